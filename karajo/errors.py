@@ -38,3 +38,11 @@ class SignatureError(KarajoError):
 
 class JobError(KarajoError):
     """A run failed for a reason that belongs in its log."""
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration problems found in one pass, reported together."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = errors

@@ -1,0 +1,170 @@
+"""The command line: `karajo [-config FILE]`, `karajo check`, `karajo version`.
+
+Exit status: 0 on success and on a clean stop, 2 for a configuration
+error, 1 when the server could not start.  Heavy modules (trio, the web
+framework) are imported only by the commands that need them, so `version`
+and `--help` stay quick from a zipapp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, datetime
+
+from karajo import __version__
+from karajo.errors import ConfigError, ConfigErrors
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+CHECK_RUNS_SHOWN = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="karajo",
+        description="Run jobs by timer, schedule or webhook, managed over HTTP.",
+        allow_abbrev=False,
+    )
+    config_help = "configuration file (default /etc/karajo/karajo.conf)"
+    # The original is a Go program: its flag is -config, single dash.
+    parser.add_argument("-config", "--config", dest="config", metavar="FILE",
+                        default=None, help=config_help)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("version", help="print the version and exit")
+    check = commands.add_parser(
+        "check", help="load the configuration, show what it means, exit non-zero on errors"
+    )
+    check.add_argument("-config", "--config", dest="check_config", metavar="FILE",
+                       default=None, help=config_help)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(f"karajo version {__version__}")
+        return 0
+    config_file = getattr(args, "check_config", None) or args.config or _default_config()
+    if args.command == "check":
+        return check(config_file)
+    return serve(config_file, verbose=args.verbose)
+
+
+def _default_config() -> str:
+    from karajo.config import DEFAULT_CONFIG_FILE
+
+    return DEFAULT_CONFIG_FILE
+
+
+def _load(config_file: str):  # noqa: ANN202 - returns karajo.config.Environment
+    from karajo.config import load_environment
+
+    try:
+        return load_environment(config_file)
+    except ConfigErrors as errors:
+        for error in errors.errors:
+            print(error, file=sys.stderr)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+    return None
+
+
+def check(config_file: str) -> int:
+    """Print every job with its effective values; exit 2 on any error."""
+    env = _load(config_file)
+    if env is None:
+        return EXIT_CONFIG
+    for warning in env.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    now = datetime.now(UTC)
+    print(f"{config_file}: {len(env.jobs)} job(s), {len(env.http_jobs)} HTTP job(s), "
+          f"dir_base {env.karajo.dir_base}, listen {env.karajo.listen_address}")
+    for job in env.jobs.values():
+        print(f'\n[job "{job.name}"] id {job.id}')
+        _print_timer(job, now)
+        if job.path:
+            print(f"  webhook:  POST /karajo/api/job_exec/run{job.path} ({job.auth_kind}, "
+                  f"header {job.header_sign})")
+        for index, command in enumerate(job.commands):
+            print(f"  command {index:2d}: {command}")
+    for http_job in env.http_jobs.values():
+        print(f'\n[job.http "{http_job.name}"] id {http_job.id}')
+        _print_timer(http_job, now)
+        print(f"  request:  {http_job.http_method} {http_job.http_url} ({http_job.http_request_type})")
+    return 0
+
+
+def _print_timer(job, now: datetime) -> None:  # noqa: ANN001 - a JobBaseConfig
+    from karajo.duration import format_duration
+
+    if job.parsed_schedule is not None:
+        runs = job.parsed_schedule.next_runs(now, CHECK_RUNS_SHOWN)
+        shown = ", ".join(run.strftime("%Y-%m-%d %H:%M:%S UTC") for run in runs)
+        print(f"  schedule: {job.schedule} ({job.parsed_schedule.timezone}); next: {shown}")
+    elif job.interval > 0:
+        print(f"  interval: {format_duration(job.interval)}")
+    else:
+        print("  timer:    none, runs by webhook only")
+
+
+def serve(config_file: str, *, verbose: bool = False) -> int:
+    """Run the server until SIGINT or SIGTERM."""
+    configure_logging(verbose)
+    env = _load(config_file)
+    if env is None:
+        return EXIT_CONFIG
+    log = logging.getLogger("karajo")
+    for warning in env.warnings:
+        log.warning("%s", warning)
+    from karajo.server import Server
+
+    try:
+        run(Server(env))
+    except OSError as error:
+        log.error("cannot start: %s", error)
+        return EXIT_FAILURE
+    return 0
+
+
+def run(server) -> None:  # noqa: ANN001 - a karajo.server.Server
+    """Serve until SIGINT or SIGTERM; for programs using karajo as a library."""
+    import trio
+
+    trio.run(_serve_until_signal, server)
+
+
+async def _serve_until_signal(server) -> None:  # noqa: ANN001 - a Server
+    import signal
+
+    import trio
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_on_signal, signals, server)
+            await server.serve()
+            nursery.cancel_scope.cancel()
+
+
+async def _stop_on_signal(signals, server) -> None:  # noqa: ANN001
+    async for signum in signals:
+        logging.getLogger("karajo").info("received signal %d, stopping", signum)
+        server.stop()
+        return
+
+
+def configure_logging(verbose: bool) -> None:
+    """Log lines to stderr, which systemd's journal stamps itself."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # hypercorn and quart are chatty at INFO about things karajo logs itself.
+    logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""What every job shares at run time: status, counter, timer, queue, logs.
+
+Each job is one trio task (`Job.run_forever`) in the server's nursery.  It
+waits for whichever comes first, its timer or a start request on its memory
+channel, so a job never runs twice at once and timer and webhook runs queue
+behind each other.  The channel holds one request: a webhook arriving while
+one is already queued is refused.  Finished runs go out on the server's
+finished-runs channel, which the notifier reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import trio
+
+from karajo.config import Environment, JobBaseConfig
+from karajo.duration import SECOND, format_duration
+from karajo.errors import JobError
+from karajo.log_store import JobLogDir, LogEntry, RunLog
+
+logger = logging.getLogger(__name__)
+
+STATUS_STARTED = "started"
+STATUS_RUNNING = "running"
+STATUS_SUCCESS = "success"
+STATUS_FAILED = "failed"
+STATUS_CANCELED = "canceled"
+STATUS_PAUSED = "paused"
+
+# Go's zero time, which the original's JSON shows for "never".
+ZERO_TIME_JSON = "0001-01-01T00:00:00Z"
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobPausedError(JobError):
+    """A start request arrived for a paused job."""
+
+
+class JobBusyError(JobError):
+    """A start request arrived while another one is already queued."""
+
+
+@dataclass
+class StartRequest:
+    """Why a run starts, with the webhook's data when a webhook asked."""
+
+    trigger: str
+    body: bytes | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """What the notifier learns about a run that ended."""
+
+    kind: str
+    job_id: str
+    job_name: str
+    counter: int
+    status: str
+    log_path: Path
+    notify: tuple[str, ...]
+
+
+class Job:
+    """A job at run time; subclasses say what a run does in `execute`."""
+
+    kind = "job"
+    log_subdir = "job"
+
+    def __init__(self, config: JobBaseConfig, env: Environment, clock: Clock = wall_clock) -> None:
+        self.config = config
+        self.env = env
+        self.clock = clock
+        self.status = STATUS_STARTED
+        self.last_run: datetime | None = None
+        self.next_run: datetime | None = None
+        self.log_dir = JobLogDir(
+            env.base / "var" / "log" / "karajo" / self.log_subdir / config.id,
+            self.kind, config.id, config.log_retention,
+        )
+        self.work_dir = env.base / "var" / "lib" / "karajo" / self.log_subdir / config.id
+        self.counter = 0
+        self._queue_send, self._queue_receive = trio.open_memory_channel[StartRequest](1)
+        self._run_scope: trio.CancelScope | None = None
+        self._cancel_reason = ""
+        # Called after every change of status, for pages that follow jobs live.
+        self.on_change: Callable[[Job], None] = lambda job: None
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def is_running(self) -> bool:
+        return self._run_scope is not None
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == STATUS_PAUSED
+
+    def recover(self) -> None:
+        """Read the state left on disk by earlier runs."""
+        self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.log_dir.scan()
+        self.counter = self.log_dir.last_counter
+        if self.log_dir.last_status:
+            self.status = self.log_dir.last_status
+        if self.status == STATUS_RUNNING:
+            self.status = STATUS_FAILED
+        if self.log_dir.last_modified is not None:
+            self.last_run = _whole_second(datetime.fromtimestamp(self.log_dir.last_modified, UTC))
+
+    # Control from the API.
+
+    def request_run(self, request: StartRequest) -> None:
+        """Queue a run; raise JobPausedError or JobBusyError when it cannot."""
+        if self.is_paused:
+            raise JobPausedError(f"{self.kind} {self.id} is paused")
+        try:
+            self._queue_send.send_nowait(request)
+        except trio.WouldBlock:
+            raise JobBusyError(f"{self.kind} {self.id} already has a run queued") from None
+
+    def pause(self) -> None:
+        self.status = STATUS_PAUSED
+        logger.info("%s %s: paused", self.kind, self.id)
+        self.on_change(self)
+
+    def resume(self) -> None:
+        # The original clears an exec job's status and sets an HTTP job's
+        # back to started; API clients may rely on either value.
+        self.status = "" if self.kind == "job" else STATUS_STARTED
+        logger.info("%s %s: resumed", self.kind, self.id)
+        self.on_change(self)
+
+    def cancel(self, reason: str = "canceled by request") -> bool:
+        """Cancel the current run; False when nothing is running."""
+        if self._run_scope is None:
+            return False
+        self._cancel_reason = reason
+        self._run_scope.cancel()
+        return True
+
+    # The job's task.
+
+    async def run_forever(
+        self,
+        limiter: trio.Semaphore,
+        finished: trio.MemorySendChannel[FinishedRun],
+    ) -> None:
+        """Wait for the timer or a request, run, repeat; until cancelled."""
+        while True:
+            self.next_run = self.compute_next_run(self.clock())
+            self.on_change(self)
+            request = StartRequest(trigger="timer")
+            with trio.move_on_at(self._deadline()):
+                request = await self._queue_receive.receive()
+            if self.is_paused:
+                self._record_paused_tick(request)
+                continue
+            await self._run_once(request, limiter, finished)
+
+    def compute_next_run(self, now: datetime) -> datetime | None:
+        schedule = self.config.parsed_schedule
+        if schedule is not None:
+            return schedule.next_after(now)
+        if self.config.interval <= 0:
+            return None
+        if self.last_run is None:
+            return _whole_second(now)
+        due = self.last_run + timedelta(microseconds=self.config.interval // 1000)
+        return max(due, _whole_second(now))
+
+    def _deadline(self) -> float:
+        if self.next_run is None:
+            return math.inf
+        wait = (self.next_run - self.clock()).total_seconds()
+        return trio.current_time() + max(wait, 0.0)
+
+    def _record_paused_tick(self, request: StartRequest) -> None:
+        # The original keeps a trace of every run a pause skipped.
+        self.counter += 1
+        run_log = self.log_dir.open_run(self.counter)
+        run_log.line(f"=== {self.kind}: {self.id}: paused; the {request.trigger} run is skipped")
+        self.log_dir.finish_run(run_log, STATUS_PAUSED)
+        self.last_run = _whole_second(self.clock())
+
+    async def _run_once(
+        self,
+        request: StartRequest,
+        limiter: trio.Semaphore,
+        finished: trio.MemorySendChannel[FinishedRun],
+    ) -> None:
+        previous_status = self.status
+        self.status = STATUS_STARTED
+        self.on_change(self)
+        async with limiter:
+            entry = await self._run_logged(request, previous_status)
+        if entry is not None:
+            self._announce(entry, finished)
+
+    async def _run_logged(self, request: StartRequest, previous_status: str) -> LogEntry | None:
+        self.counter += 1
+        try:
+            run_log = self.log_dir.open_run(self.counter)
+        except OSError as error:
+            logger.error(
+                "%s %s run %d: cannot create its log in %s: %s; the run is skipped",
+                self.kind, self.id, self.counter, self.log_dir.directory, error.strerror,
+            )
+            self.status = STATUS_FAILED
+            return None
+
+        self.status = STATUS_RUNNING
+        self.last_run = _whole_second(self.clock())
+        self._cancel_reason = ""
+        logger.info("%s %s run %d: started by %s", self.kind, self.id, self.counter, request.trigger)
+        self.on_change(self)
+        # Stays canceled only when karajo stops in the middle of the run.
+        status = STATUS_CANCELED
+        try:
+            status = await self._run_guarded(run_log, request)
+        finally:
+            with trio.CancelScope(shield=True):
+                entry = self._finish(run_log, status)
+        return entry
+
+    async def _run_guarded(self, run_log: RunLog, request: StartRequest) -> str:
+        """Run `execute` and turn its outcome into a status and log lines."""
+        started = trio.current_time()
+        timeout = getattr(self.config, "timeout", 0)
+        try:
+            with trio.CancelScope() as scope:
+                self._run_scope = scope
+                if timeout > 0:
+                    scope.deadline = trio.current_time() + timeout / SECOND
+                await self.execute(run_log, request)
+                run_log.line(f"=== {self.kind}: {self.id}: finished.")
+                return STATUS_SUCCESS
+        except JobError as error:
+            return self._failed(run_log, str(error))
+        except OSError as error:
+            return self._failed(run_log, f"{error.strerror or error}")
+        except trio.Cancelled:
+            run_log.line("??? CANCELED (karajo is stopping)")
+            raise
+        except Exception as error:
+            # A job defined in code raised; keep the server up and say where.
+            logger.exception("%s %s run %d: its callable raised", self.kind, self.id, self.counter)
+            return self._failed(run_log, f"{type(error).__name__}: {error}")
+        finally:
+            self._run_scope = None
+            elapsed = trio.current_time() - started
+            logger.debug("%s %s run %d: took %.3fs", self.kind, self.id, self.counter, elapsed)
+
+        if timeout > 0 and not self._cancel_reason:
+            return self._failed(run_log, f"timed out after {format_duration(timeout)}")
+        run_log.line(f"??? CANCELED ({self._cancel_reason})")
+        return STATUS_CANCELED
+
+    def _failed(self, run_log: RunLog, reason: str) -> str:
+        run_log.line(f"!!! {self.kind}: {self.id}: {reason}")
+        return STATUS_FAILED
+
+    def _finish(self, run_log: RunLog, status: str) -> LogEntry | None:
+        try:
+            entry = self.log_dir.finish_run(run_log, status)
+        except OSError as error:
+            logger.error(
+                "%s %s run %d: cannot finish its log %s: %s",
+                self.kind, self.id, run_log.counter, run_log.path, error.strerror,
+            )
+            entry = None
+        self.status = status
+        self.on_change(self)
+        logger.info("%s %s run %d: %s", self.kind, self.id, run_log.counter, status)
+        return entry
+
+    def _announce(self, entry: LogEntry, finished: trio.MemorySendChannel[FinishedRun]) -> None:
+        config = self.config
+        notify = config.notif_on_success if entry.status == STATUS_SUCCESS else (
+            config.notif_on_failed if entry.status == STATUS_FAILED else []
+        )
+        run = FinishedRun(self.kind, self.id, self.name, entry.counter, entry.status, entry.path, tuple(notify))
+        try:
+            finished.send_nowait(run)
+        except trio.WouldBlock:
+            logger.warning(
+                "%s %s run %d: the finished-runs queue is full; its notifications (%s) are dropped",
+                self.kind, self.id, entry.counter, ", ".join(notify) or "none",
+            )
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def execute(self, run_log: RunLog, request: StartRequest) -> None:
+        """Do the work of one run; raise JobError to fail it."""
+        raise NotImplementedError
+
+    # JSON for the API, with the original's field names.
+
+    def to_json(self) -> dict[str, object]:
+        config = self.config
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": config.description,
+            "status": self.status,
+            "schedule": config.schedule,
+            "timezone": config.timezone,
+            "interval": config.interval,
+            "last_run": format_time(self.last_run),
+            "next_run": format_time(self.next_run),
+            "log_retention": config.log_retention,
+            "notif_on_success": list(config.notif_on_success),
+            "notif_on_failed": list(config.notif_on_failed),
+            "header_sign": config.header_sign,
+            "logs": [entry.to_json() for entry in self.log_dir.entries],
+        }
+
+
+def format_time(moment: datetime | None) -> str:
+    """RFC 3339 in UTC, whole seconds, as Go's time marshals."""
+    if moment is None:
+        return ZERO_TIME_JSON
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _whole_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)

@@ -1,0 +1,192 @@
+"""Exec jobs: shell commands (or an async callable) run by timer or webhook.
+
+Each command runs as `/bin/sh -c COMMAND` in the job's working directory,
+in a session of its own, so that cancel, timeout and shutdown can end the
+whole process tree: SIGTERM first, SIGKILL after a grace period.  The
+process group of the running command is recorded in a small file, so that
+after a crash of karajo the next start can end what the crash left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import trio
+
+from karajo.config import Environment, JobConfig
+from karajo.errors import JobError
+from karajo.job import Clock, Job, StartRequest, wall_clock
+from karajo.log_store import RunLog
+from karajo import process_group
+
+logger = logging.getLogger(__name__)
+
+# The original's PATH, so commands find the same programs (sudo among them).
+COMMAND_PATH = (
+    "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/bin/site_perl"
+    ":/usr/bin/vendor_perl:/usr/bin/core_perl"
+)
+# A bigger read means fewer trips through the event loop for noisy commands.
+READ_SIZE = 1024 * 1024
+# How long a command's processes get between SIGTERM and SIGKILL.
+TERMINATE_GRACE = 5.0
+# Output still arriving after the command's group ended comes from a process
+# that left the group (setsid); stop reading after this long.
+DRAIN_GRACE = 2.0
+# Request headers that could carry a browser session into a command.
+_PRIVATE_HEADERS = frozenset({"cookie", "authorization"})
+
+
+class ExecJob(Job):
+    """A `[job "NAME"]` at run time."""
+
+    kind = "job"
+    log_subdir = "job"
+    config: JobConfig
+
+    def __init__(self, config: JobConfig, env: Environment, clock: Clock = wall_clock) -> None:
+        super().__init__(config, env, clock)
+        self.run_dir = env.base / "var" / "run" / "karajo" / "job"
+        self.group_file = self.run_dir / f"{config.id}.pgid"
+
+    def recover(self) -> None:
+        super().recover()
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ended = process_group.end_recorded(self.group_file)
+        if ended:
+            logger.warning(
+                "job %s: ended %d process(es) left running by a run that karajo's stop interrupted",
+                self.id, ended,
+            )
+
+    async def execute(self, run_log: RunLog, request: StartRequest) -> None:
+        run_log.line("=== BEGIN")
+        if self.config.call is not None:
+            await self.config.call(run_log)
+            run_log.line("=== DONE")
+            return
+
+        environment = {"KARAJO_JOB_COUNTER": str(run_log.counter), "PATH": COMMAND_PATH}
+        webhook_files = self._write_webhook_files(run_log.counter, request, environment)
+        try:
+            for index, command in enumerate(self.config.commands):
+                run_log.line("")
+                run_log.line(f"--- Execute {index:2d}: {command}")
+                returncode = await self._run_command(command, environment, run_log)
+                if returncode != 0:
+                    raise JobError(_describe_exit(returncode))
+        finally:
+            for path in webhook_files:
+                path.unlink(missing_ok=True)
+        run_log.line("=== DONE")
+
+    def _write_webhook_files(
+        self, counter: int, request: StartRequest, environment: dict[str, str]
+    ) -> list[Path]:
+        """Hand a webhook's body and headers to the commands as files."""
+        if request.body is None:
+            return []
+        body_path = self.run_dir / f"{self.id}.{counter}.body"
+        headers_path = self.run_dir / f"{self.id}.{counter}.headers"
+        headers = "".join(
+            f"{name}: {value}\n"
+            for name, value in request.headers
+            if name.lower() not in _PRIVATE_HEADERS
+        )
+        _write_private(body_path, request.body)
+        _write_private(headers_path, headers.encode("utf-8", "replace"))
+        environment["KARAJO_WEBHOOK_BODY"] = str(body_path)
+        environment["KARAJO_WEBHOOK_HEADERS"] = str(headers_path)
+        return [body_path, headers_path]
+
+    async def _run_command(self, command: str, environment: dict[str, str], run_log: RunLog) -> int:
+        read_end, write_end = os.pipe()
+        process_group.enlarge_pipe(read_end)
+        try:
+            process = await trio.lowlevel.open_process(
+                ["/bin/sh", "-c", command],
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                cwd=self.work_dir,
+                env=environment,
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_end)
+        output = trio.lowlevel.FdStream(read_end)
+        group = process_group.Group(process.pid)
+        group.record(self.group_file, run_log.counter)
+        try:
+            return await self._follow(process, group, output, run_log)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._end_group(group, process, run_log, "the run was stopped")
+                # Reap the shell even when the group emptied before it was
+                # polled, so no zombie is left behind.
+                with trio.move_on_after(TERMINATE_GRACE):
+                    await process.wait()
+                await output.aclose()
+                self.group_file.unlink(missing_ok=True)
+
+    async def _follow(
+        self,
+        process: trio.Process,
+        group: process_group.Group,
+        output: trio.lowlevel.FdStream,
+        run_log: RunLog,
+    ) -> int:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_copy_output, output, run_log)
+            returncode = await process.wait()
+            await self._end_group(group, process, run_log, "the command left them running")
+            nursery.cancel_scope.deadline = trio.current_time() + DRAIN_GRACE
+        return returncode
+
+    async def _end_group(
+        self, group: process_group.Group, process: trio.Process, run_log: RunLog, why: str
+    ) -> None:
+        signal_used = await group.terminate(process, TERMINATE_GRACE)
+        if signal_used is not None:
+            run_log.line(
+                f"--- ended the command's remaining processes with "
+                f"{signal.Signals(signal_used).name} ({why})"
+            )
+            logger.info("job %s run %d: ended its processes with %s (%s)",
+                        self.id, run_log.counter, signal.Signals(signal_used).name, why)
+
+    def to_json(self) -> dict[str, object]:
+        data = super().to_json()
+        data.update(
+            path=self.config.path,
+            auth_kind=self.config.auth_kind,
+            commands=list(self.config.commands),
+            timeout=self.config.timeout,
+        )
+        return data
+
+
+async def _copy_output(output: trio.lowlevel.FdStream, run_log: RunLog) -> None:
+    while chunk := await output.receive_some(READ_SIZE):
+        run_log.write(chunk)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "wb") as file:
+        file.write(data)
+
+
+def _describe_exit(returncode: int) -> str:
+    """Say how a command ended, in the words of the original's Go errors."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"signal: {name}"
+    return f"exit status {returncode}"
