@@ -19,6 +19,12 @@ from karajo.errors import ConfigError, ConfigErrors
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 CHECK_RUNS_SHOWN = 3
+_SIGNATURE_HEADERS = {
+    "github": "X-Hub-Signature-256",
+    "sourcehut": "X-Payload-Signature",
+    "gitlab": "X-Gitlab-Token",
+    "gitea": "X-Gitea-Signature",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,8 +92,9 @@ def check(config_file: str) -> int:
         print(f'\n[job "{job.name}"] id {job.id}')
         _print_timer(job, now)
         if job.path:
+            header = _SIGNATURE_HEADERS.get(job.auth_kind, job.header_sign)
             print(f"  webhook:  POST /karajo/api/job_exec/run{job.path} ({job.auth_kind}, "
-                  f"header {job.header_sign})")
+                  f"signature in {header})")
         for index, command in enumerate(job.commands):
             print(f"  command {index:2d}: {command}")
     for http_job in env.http_jobs.values():
