@@ -35,16 +35,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config_help = "configuration file (default /etc/karajo/karajo.conf)"
     # The original is a Go program: its flag is -config, single dash.
-    parser.add_argument("-config", "--config", dest="config", metavar="FILE",
-                        default=None, help=config_help)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument(
+        "-config",
+        "--config",
+        dest="config",
+        metavar="FILE",
+        default=None,
+        help=config_help,
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug details"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("version", help="print the version and exit")
     check = commands.add_parser(
-        "check", help="load the configuration, show what it means, exit non-zero on errors"
+        "check",
+        help="load the configuration, show what it means, exit non-zero on errors",
     )
-    check.add_argument("-config", "--config", dest="check_config", metavar="FILE",
-                       default=None, help=config_help)
+    check.add_argument(
+        "-config",
+        "--config",
+        dest="check_config",
+        metavar="FILE",
+        default=None,
+        help=config_help,
+    )
     return parser
 
 
@@ -53,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(f"karajo version {__version__}")
         return 0
-    config_file = getattr(args, "check_config", None) or args.config or _default_config()
+    config_file = (
+        getattr(args, "check_config", None) or args.config or _default_config()
+    )
     if args.command == "check":
         return check(config_file)
     return serve(config_file, verbose=args.verbose)
@@ -86,21 +103,27 @@ def check(config_file: str) -> int:
     for warning in env.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     now = datetime.now(UTC)
-    print(f"{config_file}: {len(env.jobs)} job(s), {len(env.http_jobs)} HTTP job(s), "
-          f"dir_base {env.karajo.dir_base}, listen {env.karajo.listen_address}")
+    print(
+        f"{config_file}: {len(env.jobs)} job(s), {len(env.http_jobs)} HTTP job(s), "
+        f"dir_base {env.karajo.dir_base}, listen {env.karajo.listen_address}"
+    )
     for job in env.jobs.values():
         print(f'\n[job "{job.name}"] id {job.id}')
         _print_timer(job, now)
         if job.path:
             header = _SIGNATURE_HEADERS.get(job.auth_kind, job.header_sign)
-            print(f"  webhook:  POST /karajo/api/job_exec/run{job.path} ({job.auth_kind}, "
-                  f"signature in {header})")
+            print(
+                f"  webhook:  POST /karajo/api/job_exec/run{job.path} ({job.auth_kind}, "
+                f"signature in {header})"
+            )
         for index, command in enumerate(job.commands):
             print(f"  command {index:2d}: {command}")
     for http_job in env.http_jobs.values():
         print(f'\n[job.http "{http_job.name}"] id {http_job.id}')
         _print_timer(http_job, now)
-        print(f"  request:  {http_job.http_method} {http_job.http_url} ({http_job.http_request_type})")
+        print(
+            f"  request:  {http_job.http_method} {http_job.http_url} ({http_job.http_request_type})"
+        )
     return 0
 
 
@@ -110,7 +133,9 @@ def _print_timer(job, now: datetime) -> None:  # noqa: ANN001 - a JobBaseConfig
     if job.parsed_schedule is not None:
         runs = job.parsed_schedule.next_runs(now, CHECK_RUNS_SHOWN)
         shown = ", ".join(run.strftime("%Y-%m-%d %H:%M:%S UTC") for run in runs)
-        print(f"  schedule: {job.schedule} ({job.parsed_schedule.timezone}); next: {shown}")
+        print(
+            f"  schedule: {job.schedule} ({job.parsed_schedule.timezone}); next: {shown}"
+        )
     elif job.interval > 0:
         print(f"  interval: {format_duration(job.interval)}")
     else:
@@ -165,7 +190,9 @@ async def _stop_on_signal(signals, server) -> None:  # noqa: ANN001
 def configure_logging(verbose: bool) -> None:
     """Log lines to stderr, which systemd's journal stamps itself."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

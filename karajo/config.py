@@ -214,7 +214,9 @@ def _conf_files(directory: Path, errors: list[ConfigError]) -> list[Path]:
     except FileNotFoundError:
         return []
     except OSError as error:
-        errors.append(ConfigError(f"cannot list: {error.strerror}", file=str(directory)))
+        errors.append(
+            ConfigError(f"cannot list: {error.strerror}", file=str(directory))
+        )
         return []
     return [
         directory / name
@@ -251,14 +253,20 @@ class _Reader:
             base = main_path.resolve().parent / base
         config.dir_base = os.path.normpath(base)
         if config.dir_public and not os.path.isabs(config.dir_public):
-            config.dir_public = os.path.normpath(main_path.resolve().parent / config.dir_public)
+            config.dir_public = os.path.normpath(
+                main_path.resolve().parent / config.dir_public
+            )
 
     def _karajo_key(
         self, config: KarajoConfig, section: ini.Section, entry: ini.Entry
     ) -> None:
         setter = _KARAJO_KEYS.get(entry.key)
         if setter is None:
-            self.warn(section.file, entry.line, f"unknown key {entry.key!r} in [karajo] ignored")
+            self.warn(
+                section.file,
+                entry.line,
+                f"unknown key {entry.key!r} in [karajo] ignored",
+            )
             return
         try:
             setter(config, entry.value)
@@ -275,11 +283,19 @@ class _Reader:
             if handler is not None:
                 handler(section)
             elif section.name not in ("karajo", "user"):
-                self.warn(section.file, section.line, f"unknown section [{section.name}] ignored")
+                self.warn(
+                    section.file,
+                    section.line,
+                    f"unknown section [{section.name}] ignored",
+                )
 
     def _named(self, section: ini.Section) -> str | None:
         if section.subsection is None or not section.subsection.strip():
-            self.error(section, f'[{section.name}] needs a name: [{section.name} "NAME"]', section.file)
+            self.error(
+                section,
+                f'[{section.name}] needs a name: [{section.name} "NAME"]',
+                section.file,
+            )
             return None
         return section.subsection
 
@@ -318,8 +334,9 @@ class _Reader:
             setter = keys.get(entry.key)
             if setter is None:
                 self.warn(
-                    section.file, entry.line,
-                    f"unknown key {entry.key!r} in [{section.name} \"{job.name}\"] ignored",
+                    section.file,
+                    entry.line,
+                    f'unknown key {entry.key!r} in [{section.name} "{job.name}"] ignored',
                 )
                 continue
             try:
@@ -332,17 +349,31 @@ class _Reader:
     def _warn_changed_command(self, file: str, entry: ini.Entry) -> None:
         """Say where git-config rules made a command differ from its text."""
         if entry.comment_cut:
-            self.warn(file, entry.line, f"command runs as {entry.value!r}: the text after "
-                      "an unquoted # or ; is a comment; quote the command to keep it")
-        value_is_quoted = entry.raw.strip().startswith('"') and entry.raw.strip().endswith('"')
+            self.warn(
+                file,
+                entry.line,
+                f"command runs as {entry.value!r}: the text after "
+                "an unquoted # or ; is a comment; quote the command to keep it",
+            )
+        value_is_quoted = entry.raw.strip().startswith(
+            '"'
+        ) and entry.raw.strip().endswith('"')
         if entry.quotes_removed and not value_is_quoted:
-            self.warn(file, entry.line, f"command runs as {entry.value!r}: double quotes "
-                      "are removed by the configuration syntax; escape them as \\\" to keep them")
+            self.warn(
+                file,
+                entry.line,
+                f"command runs as {entry.value!r}: double quotes "
+                'are removed by the configuration syntax; escape them as \\" to keep them',
+            )
 
     def read_users(self, sections: list[ini.Section]) -> None:
         for section in sections:
             if section.name != "user":
-                self.warn(section.file, section.line, f"section [{section.name}] ignored: user.conf holds [user \"NAME\"] only")
+                self.warn(
+                    section.file,
+                    section.line,
+                    f'section [{section.name}] ignored: user.conf holds [user "NAME"] only',
+                )
                 continue
             name = self._named(section)
             entry = section.get("password")
@@ -350,7 +381,11 @@ class _Reader:
                 continue
             if entry is None or not entry.value.startswith(BCRYPT_PREFIXES):
                 where = entry or section
-                self.error(where, f'user "{name}": password must be a bcrypt hash starting with $2a$, $2b$ or $2y$', section.file)
+                self.error(
+                    where,
+                    f'user "{name}": password must be a bcrypt hash starting with $2a$, $2b$ or $2y$',
+                    section.file,
+                )
                 continue
             self.env.users[name] = entry.value
 
@@ -469,7 +504,9 @@ def _validate_karajo(env: Environment, errors: list[ConfigError]) -> None:
     try:
         decode_ed25519_public_key(config.sourcehut_public_key)
     except ValueError as error:
-        errors.append(ConfigError(f"[karajo] sourcehut_public_key: {error}", file=where))
+        errors.append(
+            ConfigError(f"[karajo] sourcehut_public_key: {error}", file=where)
+        )
 
 
 def _random_secret() -> str:
@@ -493,7 +530,9 @@ def listen_host_port(config: KarajoConfig) -> tuple[str, int]:
 def _validate_jobs(env: Environment, errors: list[ConfigError]) -> None:
     seen_ids: dict[tuple[str, str], str] = {}
     seen_paths: dict[str, str] = {}
-    all_jobs: list[tuple[str, JobBaseConfig]] = [("job", job) for job in env.jobs.values()]
+    all_jobs: list[tuple[str, JobBaseConfig]] = [
+        ("job", job) for job in env.jobs.values()
+    ]
     all_jobs += [("job_http", job) for job in env.http_jobs.values()]
     for kind, job in all_jobs:
         problems = _validate_common(env, job)
@@ -503,7 +542,9 @@ def _validate_jobs(env: Environment, errors: list[ConfigError]) -> None:
             problems += _validate_http(job)
         other = seen_ids.setdefault((kind, job.id), job.name)
         if other != job.name:
-            problems.append(f'its ID "{job.id}" is the same as that of job "{other}"; rename one')
+            problems.append(
+                f'its ID "{job.id}" is the same as that of job "{other}"; rename one'
+            )
         errors.extend(_located(job, kind, problem) for problem in problems)
 
 
@@ -543,7 +584,9 @@ def _validate_common(env: Environment, job: JobBaseConfig) -> list[str]:
     return problems
 
 
-def _validate_exec(env: Environment, job: JobConfig, seen_paths: dict[str, str]) -> list[str]:
+def _validate_exec(
+    env: Environment, job: JobConfig, seen_paths: dict[str, str]
+) -> list[str]:
     problems: list[str] = []
     if not job.commands and job.call is None:
         problems.append("has no command; add at least one `command =` line")
@@ -566,7 +609,9 @@ def _validate_http(job: JobHttpConfig) -> list[str]:
     problems: list[str] = []
     job.http_method = (job.http_method or "GET").upper()
     if job.http_method not in HTTP_METHODS:
-        problems.append(f"http_method {job.http_method!r} is not one of {', '.join(HTTP_METHODS)}")
+        problems.append(
+            f"http_method {job.http_method!r} is not one of {', '.join(HTTP_METHODS)}"
+        )
     job.http_request_type = (job.http_request_type or "query").lower()
     if job.http_request_type not in HTTP_REQUEST_TYPES:
         problems.append(
@@ -575,7 +620,9 @@ def _validate_http(job: JobHttpConfig) -> list[str]:
     if not job.http_url:
         problems.append("http_url is required")
     elif not job.http_url.startswith(("/", "http://", "https://")):
-        problems.append(f"http_url {job.http_url!r} must start with /, http:// or https://")
+        problems.append(
+            f"http_url {job.http_url!r} must start with /, http:// or https://"
+        )
     for header in job.http_headers:
         name, sep, _ = header.partition(":")
         if not sep or not name.strip():

@@ -1,9 +1,9 @@
 """The exceptions karajo raises.
 
-    KarajoError
-    ├── ConfigError     a configuration file or value is wrong (exit status 2)
-    ├── SignatureError  a webhook or API request failed its signature check
-    └── JobError        a run failed; the message ends up in the run's log
+KarajoError
+├── ConfigError     a configuration file or value is wrong (exit status 2)
+├── SignatureError  a webhook or API request failed its signature check
+└── JobError        a run failed; the message ends up in the run's log
 """
 
 from __future__ import annotations

@@ -79,7 +79,9 @@ class Job:
     kind = "job"
     log_subdir = "job"
 
-    def __init__(self, config: JobBaseConfig, env: Environment, clock: Clock = wall_clock) -> None:
+    def __init__(
+        self, config: JobBaseConfig, env: Environment, clock: Clock = wall_clock
+    ) -> None:
         self.config = config
         self.env = env
         self.clock = clock
@@ -88,11 +90,17 @@ class Job:
         self.next_run: datetime | None = None
         self.log_dir = JobLogDir(
             env.base / "var" / "log" / "karajo" / self.log_subdir / config.id,
-            self.kind, config.id, config.log_retention,
+            self.kind,
+            config.id,
+            config.log_retention,
         )
-        self.work_dir = env.base / "var" / "lib" / "karajo" / self.log_subdir / config.id
+        self.work_dir = (
+            env.base / "var" / "lib" / "karajo" / self.log_subdir / config.id
+        )
         self.counter = 0
-        self._queue_send, self._queue_receive = trio.open_memory_channel[StartRequest](1)
+        self._queue_send, self._queue_receive = trio.open_memory_channel[StartRequest](
+            1
+        )
         self._run_scope: trio.CancelScope | None = None
         self._cancel_reason = ""
         # Called after every change of status, for pages that follow jobs live.
@@ -124,7 +132,9 @@ class Job:
         if self.status == STATUS_RUNNING:
             self.status = STATUS_FAILED
         if self.log_dir.last_modified is not None:
-            self.last_run = _whole_second(datetime.fromtimestamp(self.log_dir.last_modified, UTC))
+            self.last_run = _whole_second(
+                datetime.fromtimestamp(self.log_dir.last_modified, UTC)
+            )
 
     # Control from the API.
 
@@ -135,7 +145,9 @@ class Job:
         try:
             self._queue_send.send_nowait(request)
         except trio.WouldBlock:
-            raise JobBusyError(f"{self.kind} {self.id} already has a run queued") from None
+            raise JobBusyError(
+                f"{self.kind} {self.id} already has a run queued"
+            ) from None
 
     def pause(self) -> None:
         self.status = STATUS_PAUSED
@@ -197,7 +209,9 @@ class Job:
         # The original keeps a trace of every run a pause skipped.
         self.counter += 1
         run_log = self.log_dir.open_run(self.counter)
-        run_log.line(f"=== {self.kind}: {self.id}: paused; the {request.trigger} run is skipped")
+        run_log.line(
+            f"=== {self.kind}: {self.id}: paused; the {request.trigger} run is skipped"
+        )
         self.log_dir.finish_run(run_log, STATUS_PAUSED)
         self.last_run = _whole_second(self.clock())
 
@@ -215,14 +229,20 @@ class Job:
         if entry is not None:
             self._announce(entry, finished)
 
-    async def _run_logged(self, request: StartRequest, previous_status: str) -> LogEntry | None:
+    async def _run_logged(
+        self, request: StartRequest, previous_status: str
+    ) -> LogEntry | None:
         self.counter += 1
         try:
             run_log = self.log_dir.open_run(self.counter)
         except OSError as error:
             logger.error(
                 "%s %s run %d: cannot create its log in %s: %s; the run is skipped",
-                self.kind, self.id, self.counter, self.log_dir.directory, error.strerror,
+                self.kind,
+                self.id,
+                self.counter,
+                self.log_dir.directory,
+                error.strerror,
             )
             self.status = STATUS_FAILED
             return None
@@ -230,7 +250,13 @@ class Job:
         self.status = STATUS_RUNNING
         self.last_run = _whole_second(self.clock())
         self._cancel_reason = ""
-        logger.info("%s %s run %d: started by %s", self.kind, self.id, self.counter, request.trigger)
+        logger.info(
+            "%s %s run %d: started by %s",
+            self.kind,
+            self.id,
+            self.counter,
+            request.trigger,
+        )
         self.on_change(self)
         # Stays canceled only when karajo stops in the middle of the run.
         status = STATUS_CANCELED
@@ -262,12 +288,16 @@ class Job:
             raise
         except Exception as error:
             # A job defined in code raised; keep the server up and say where.
-            logger.exception("%s %s run %d: its callable raised", self.kind, self.id, self.counter)
+            logger.exception(
+                "%s %s run %d: its callable raised", self.kind, self.id, self.counter
+            )
             return self._failed(run_log, f"{type(error).__name__}: {error}")
         finally:
             self._run_scope = None
             elapsed = trio.current_time() - started
-            logger.debug("%s %s run %d: took %.3fs", self.kind, self.id, self.counter, elapsed)
+            logger.debug(
+                "%s %s run %d: took %.3fs", self.kind, self.id, self.counter, elapsed
+            )
 
         if timeout > 0 and not self._cancel_reason:
             return self._failed(run_log, f"timed out after {format_duration(timeout)}")
@@ -284,7 +314,11 @@ class Job:
         except OSError as error:
             logger.error(
                 "%s %s run %d: cannot finish its log %s: %s",
-                self.kind, self.id, run_log.counter, run_log.path, error.strerror,
+                self.kind,
+                self.id,
+                run_log.counter,
+                run_log.path,
+                error.strerror,
             )
             entry = None
         self.status = status
@@ -292,18 +326,33 @@ class Job:
         logger.info("%s %s run %d: %s", self.kind, self.id, run_log.counter, status)
         return entry
 
-    def _announce(self, entry: LogEntry, finished: trio.MemorySendChannel[FinishedRun]) -> None:
+    def _announce(
+        self, entry: LogEntry, finished: trio.MemorySendChannel[FinishedRun]
+    ) -> None:
         config = self.config
-        notify = config.notif_on_success if entry.status == STATUS_SUCCESS else (
-            config.notif_on_failed if entry.status == STATUS_FAILED else []
+        notify = (
+            config.notif_on_success
+            if entry.status == STATUS_SUCCESS
+            else (config.notif_on_failed if entry.status == STATUS_FAILED else [])
         )
-        run = FinishedRun(self.kind, self.id, self.name, entry.counter, entry.status, entry.path, tuple(notify))
+        run = FinishedRun(
+            self.kind,
+            self.id,
+            self.name,
+            entry.counter,
+            entry.status,
+            entry.path,
+            tuple(notify),
+        )
         try:
             finished.send_nowait(run)
         except trio.WouldBlock:
             logger.warning(
                 "%s %s run %d: the finished-runs queue is full; its notifications (%s) are dropped",
-                self.kind, self.id, entry.counter, ", ".join(notify) or "none",
+                self.kind,
+                self.id,
+                entry.counter,
+                ", ".join(notify) or "none",
             )
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass

@@ -48,7 +48,9 @@ class ExecJob(Job):
     log_subdir = "job"
     config: JobConfig
 
-    def __init__(self, config: JobConfig, env: Environment, clock: Clock = wall_clock) -> None:
+    def __init__(
+        self, config: JobConfig, env: Environment, clock: Clock = wall_clock
+    ) -> None:
         super().__init__(config, env, clock)
         self.run_dir = env.base / "var" / "run" / "karajo" / "job"
         self.group_file = self.run_dir / f"{config.id}.pgid"
@@ -60,7 +62,8 @@ class ExecJob(Job):
         if ended:
             logger.warning(
                 "job %s: ended %d process(es) left running by a run that karajo's stop interrupted",
-                self.id, ended,
+                self.id,
+                ended,
             )
 
     async def execute(self, run_log: RunLog, request: StartRequest) -> None:
@@ -103,7 +106,9 @@ class ExecJob(Job):
         environment["KARAJO_WEBHOOK_HEADERS"] = str(headers_path)
         return [body_path, headers_path]
 
-    async def _run_command(self, command: str, environment: dict[str, str], run_log: RunLog) -> int:
+    async def _run_command(
+        self, command: str, environment: dict[str, str], run_log: RunLog
+    ) -> int:
         read_end, write_end = os.pipe()
         process_group.enlarge_pipe(read_end)
         try:
@@ -143,12 +148,18 @@ class ExecJob(Job):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_copy_output, output, run_log)
             returncode = await process.wait()
-            await self._end_group(group, process, run_log, "the command left them running")
+            await self._end_group(
+                group, process, run_log, "the command left them running"
+            )
             nursery.cancel_scope.deadline = trio.current_time() + DRAIN_GRACE
         return returncode
 
     async def _end_group(
-        self, group: process_group.Group, process: trio.Process, run_log: RunLog, why: str
+        self,
+        group: process_group.Group,
+        process: trio.Process,
+        run_log: RunLog,
+        why: str,
     ) -> None:
         signal_used = await group.terminate(process, TERMINATE_GRACE)
         if signal_used is not None:
@@ -156,8 +167,13 @@ class ExecJob(Job):
                 f"--- ended the command's remaining processes with "
                 f"{signal.Signals(signal_used).name} ({why})"
             )
-            logger.info("job %s run %d: ended its processes with %s (%s)",
-                        self.id, run_log.counter, signal.Signals(signal_used).name, why)
+            logger.info(
+                "job %s run %d: ended its processes with %s (%s)",
+                self.id,
+                run_log.counter,
+                signal.Signals(signal_used).name,
+                why,
+            )
 
     def to_json(self) -> dict[str, object]:
         data = super().to_json()

@@ -65,7 +65,9 @@ class RunLog:
         self._stamp_second = -1
         self._prefix = b""
         self._at_line_start = True
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        self._fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
+        )
 
     def _current_prefix(self) -> bytes:
         second = int(time.time())
@@ -155,7 +157,9 @@ class JobLogDir:
         if path.is_file():
             logger.warning(
                 "%s %s: removing %s: a log name needs an ID, a counter and a status",
-                self.kind, self.job_id, path,
+                self.kind,
+                self.job_id,
+                path,
             )
             path.unlink(missing_ok=True)
         return None
@@ -173,7 +177,10 @@ class JobLogDir:
         os.replace(entry.path, final)
         logger.warning(
             "%s %s run %d: was interrupted by a stop of karajo; its log is kept as %s",
-            self.kind, self.job_id, entry.counter, final,
+            self.kind,
+            self.job_id,
+            entry.counter,
+            final,
         )
         return LogEntry(self.job_id, entry.counter, STATUS_FAILED, final)
 
@@ -222,7 +229,10 @@ class JobLogDir:
             except OSError as error:
                 logger.warning(
                     "%s %s: cannot delete old log %s: %s",
-                    self.kind, self.job_id, entry.path, error.strerror,
+                    self.kind,
+                    self.job_id,
+                    entry.path,
+                    error.strerror,
                 )
         del self.entries[:excess]
 

@@ -58,5 +58,7 @@ class SessionStore:
 
     def _forget_expired(self) -> None:
         now = time.monotonic()
-        for token in [t for t, (_, expires) in self._sessions.items() if expires <= now]:
+        for token in [
+            t for t, (_, expires) in self._sessions.items() if expires <= now
+        ]:
             del self._sessions[token]

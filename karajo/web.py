@@ -69,7 +69,9 @@ def needs_sign_in(server: Server) -> Response | None:
     """An error answer when users exist and the request has no session."""
     if not server.env.users or current_user(server) is not None:
         return None
-    return error_response(401, "ERR_AUTH_REQUIRED", "sign in first: POST /karajo/api/auth/login")
+    return error_response(
+        401, "ERR_AUTH_REQUIRED", "sign in first: POST /karajo/api/auth/login"
+    )
 
 
 def create_app(server: Server) -> QuartTrio:
@@ -90,7 +92,9 @@ def create_app(server: Server) -> QuartTrio:
 async def _http_error(error: HTTPException) -> Response:
     code = error.code or 500
     if not request.path.startswith(API_PREFIX):
-        return Response(f"{code} {error.name}\n", status=code, content_type="text/plain")
+        return Response(
+            f"{code} {error.name}\n", status=code, content_type="text/plain"
+        )
     names = {
         400: "ERR_BAD_REQUEST",
         404: "ERR_NOT_FOUND",
@@ -102,7 +106,11 @@ async def _http_error(error: HTTPException) -> Response:
         405: f"{request.method} is not allowed on {request.path}",
         413: f"request body over the limit of {_max_body(error)} bytes",
     }
-    return error_response(code, names.get(code, "ERR_HTTP"), messages.get(code, error.description or error.name))
+    return error_response(
+        code,
+        names.get(code, "ERR_HTTP"),
+        messages.get(code, error.description or error.name),
+    )
 
 
 def _max_body(error: HTTPException) -> str:
@@ -113,11 +121,17 @@ def _max_body(error: HTTPException) -> str:
 
 async def _unexpected_error(error: Exception) -> Response:
     logger.exception("%s %s: internal error", request.method, request.path)
-    return error_response(500, "ERR_INTERNAL", "internal error; the server log has the details")
+    return error_response(
+        500, "ERR_INTERNAL", "internal error; the server log has the details"
+    )
 
 
 async def _log_access(response: Response) -> Response:
     access_logger.info(
-        "%s %s %s %d", request.remote_addr, request.method, request.path, response.status_code
+        "%s %s %s %d",
+        request.remote_addr,
+        request.method,
+        request.path,
+        response.status_code,
     )
     return response

@@ -213,9 +213,7 @@ def _verify_sourcehut(body: bytes, headers: Mapping[str, str], key_b64: str) -> 
     # sends one, and the signature covers it either way.
     nonce = _get_header(headers, SOURCEHUT_HEADER_NONCE) or ""
     if not ed25519_verify(public_key, body + _header_bytes(nonce), signature):
-        raise SignatureError(
-            f"signature header {SOURCEHUT_HEADER_SIGN} does not match"
-        )
+        raise SignatureError(f"signature header {SOURCEHUT_HEADER_SIGN} does not match")
 
 
 @functools.lru_cache(maxsize=8)
@@ -255,8 +253,7 @@ def _check_hmac(
         raise SignatureError(f"malformed {label}: not hex") from None
     if len(got) != len(want):
         raise SignatureError(
-            f"malformed {label}: want {2 * len(want)} hex digits, "
-            f"got {len(hex_value)}"
+            f"malformed {label}: want {2 * len(want)} hex digits, got {len(hex_value)}"
         )
     if not hmac.compare_digest(got, want):
         raise SignatureError(f"{label} does not match")

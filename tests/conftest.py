@@ -59,8 +59,13 @@ class ConfigTree:
             dir_base = {self.base}
             secret = {SECRET}
             """
-        return self.write("karajo.conf", textwrap.dedent(header) + textwrap.dedent(karajo)
-                          + "\n" + textwrap.dedent(jobs))
+        return self.write(
+            "karajo.conf",
+            textwrap.dedent(header)
+            + textwrap.dedent(karajo)
+            + "\n"
+            + textwrap.dedent(jobs),
+        )
 
     def load(self) -> Environment:
         return load_environment(self.main_file)
@@ -87,10 +92,14 @@ class RunningServer:
     client: httpx.AsyncClient
     tree: ConfigTree
 
-    async def wait_for_log(self, job_id: str, suffix: str, count: int = 1, timeout: float = 15) -> list[str]:
+    async def wait_for_log(
+        self, job_id: str, suffix: str, count: int = 1, timeout: float = 15
+    ) -> list[str]:
         with trio.fail_after(timeout):
             while True:
-                found = [name for name in self.tree.logs(job_id) if name.endswith(suffix)]
+                found = [
+                    name for name in self.tree.logs(job_id) if name.endswith(suffix)
+                ]
                 if len(found) >= count:
                     return found
                 await trio.sleep(0.02)
@@ -128,12 +137,16 @@ class ServerProcess:
         return self.stderr_path.read_text()
 
 
-def spawn_server(config_file: Path, stderr_path: Path, timeout: float = 20) -> ServerProcess:
+def spawn_server(
+    config_file: Path, stderr_path: Path, timeout: float = 20
+) -> ServerProcess:
     """Run `python -m karajo -config FILE` and wait until it serves."""
     stderr = open(stderr_path, "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "karajo", "-config", str(config_file)],
-        stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+        stdin=subprocess.DEVNULL,
+        stdout=stderr,
+        stderr=stderr,
     )
     stderr.close()
     deadline = time.monotonic() + timeout

@@ -41,7 +41,8 @@ async def test_webhook_signed_runs_job_and_writes_log(tree, start_server):
     body = b'{"ref": "main"}'
 
     response = await running.client.post(
-        "/karajo/api/job_exec/run/deploy", content=body,
+        "/karajo/api/job_exec/run/deploy",
+        content=body,
         headers={"X-Karajo-Sign": sign(body), "X-Custom": "yes"},
     )
 
@@ -57,10 +58,25 @@ async def test_webhook_signed_runs_job_and_writes_log(tree, start_server):
 @pytest.mark.parametrize(
     ("headers", "path", "status", "name"),
     [
-        ({"X-Karajo-Sign": "0" * 64}, "/karajo/api/job_exec/run/deploy", 403, "ERR_JOB_FORBIDDEN"),
+        (
+            {"X-Karajo-Sign": "0" * 64},
+            "/karajo/api/job_exec/run/deploy",
+            403,
+            "ERR_JOB_FORBIDDEN",
+        ),
         ({}, "/karajo/api/job_exec/run/deploy", 403, "ERR_JOB_FORBIDDEN"),
-        ({"X-Karajo-Sign": "zz"}, "/karajo/api/job_exec/run/deploy", 403, "ERR_JOB_FORBIDDEN"),
-        ({"X-Karajo-Sign": sign(b"x")}, "/karajo/api/job_exec/run/nope", 404, "ERR_JOB_NOT_FOUND"),
+        (
+            {"X-Karajo-Sign": "zz"},
+            "/karajo/api/job_exec/run/deploy",
+            403,
+            "ERR_JOB_FORBIDDEN",
+        ),
+        (
+            {"X-Karajo-Sign": sign(b"x")},
+            "/karajo/api/job_exec/run/nope",
+            404,
+            "ERR_JOB_NOT_FOUND",
+        ),
     ],
 )
 async def test_webhook_refused(tree, start_server, headers, path, status, name):
@@ -70,7 +86,11 @@ async def test_webhook_refused(tree, start_server, headers, path, status, name):
     response = await running.client.post(path, content=b"x", headers=headers)
 
     assert response.status_code == status
-    assert response.json() == {"code": status, "message": response.json()["message"], "name": name}
+    assert response.json() == {
+        "code": status,
+        "message": response.json()["message"],
+        "name": name,
+    }
     assert tree.logs("deploy_site") == []
 
 
@@ -79,7 +99,9 @@ async def test_webhook_legacy_path_still_answers(tree, start_server):
     running = await start_server()
 
     response = await running.client.post(
-        "/karajo/api/job/run/deploy", content=b"{}", headers={"X-Karajo-Sign": sign(b"{}")}
+        "/karajo/api/job/run/deploy",
+        content=b"{}",
+        headers={"X-Karajo-Sign": sign(b"{}")},
     )
 
     assert response.status_code == 200
@@ -93,7 +115,9 @@ async def test_webhook_queued_twice_gets_429(tree, start_server):
 
     statuses = []
     for _ in range(3):
-        response = await running.client.post("/karajo/api/job_exec/run/slow", headers=headers)
+        response = await running.client.post(
+            "/karajo/api/job_exec/run/slow", headers=headers
+        )
         statuses.append(response.status_code)
         await trio.sleep(0.2)
 
@@ -108,11 +132,17 @@ async def test_pause_refuses_webhook_and_resume_clears(tree, start_server):
     running = await start_server()
     body, headers = signed_form("deploy_site")
 
-    paused = await running.client.post("/karajo/api/job_exec/pause", content=body, headers=headers)
-    hook = await running.client.post(
-        "/karajo/api/job_exec/run/deploy", content=b"", headers={"X-Karajo-Sign": sign(b"")}
+    paused = await running.client.post(
+        "/karajo/api/job_exec/pause", content=body, headers=headers
     )
-    resumed = await running.client.post("/karajo/api/job/resume", content=body, headers=headers)
+    hook = await running.client.post(
+        "/karajo/api/job_exec/run/deploy",
+        content=b"",
+        headers={"X-Karajo-Sign": sign(b"")},
+    )
+    resumed = await running.client.post(
+        "/karajo/api/job/resume", content=body, headers=headers
+    )
 
     assert paused.json()["data"]["status"] == "paused"
     assert (hook.status_code, hook.json()["name"]) == (412, "ERR_JOB_PAUSED")
@@ -127,7 +157,9 @@ async def test_control_with_bad_signature_gets_401(tree, start_server, action):
     body, headers = signed_form("deploy_site")
     headers["X-Karajo-Sign"] = sign(body, "wrong")
 
-    response = await running.client.post(f"/karajo/api/job_exec/{action}", content=body, headers=headers)
+    response = await running.client.post(
+        f"/karajo/api/job_exec/{action}", content=body, headers=headers
+    )
 
     assert response.status_code == 401
     assert response.json()["message"] == "empty or invalid signature"
@@ -138,7 +170,9 @@ async def test_control_unknown_job_gets_404(tree, start_server):
     running = await start_server()
     body, headers = signed_form("nope")
 
-    response = await running.client.post("/karajo/api/job_exec/pause", content=body, headers=headers)
+    response = await running.client.post(
+        "/karajo/api/job_exec/pause", content=body, headers=headers
+    )
 
     assert (response.status_code, response.json()["name"]) == (404, "ERR_JOB_NOT_FOUND")
 
@@ -146,11 +180,15 @@ async def test_control_unknown_job_gets_404(tree, start_server):
 async def test_cancel_ends_running_command(tree, start_server):
     tree.write_main(SLOW_JOB)
     running = await start_server()
-    await running.client.post("/karajo/api/job_exec/run/slow", headers={"X-Karajo-Sign": sign(b"")})
+    await running.client.post(
+        "/karajo/api/job_exec/run/slow", headers={"X-Karajo-Sign": sign(b"")}
+    )
     await running.wait_for_log("slow", ".running")
     body, headers = signed_form("slow")
 
-    response = await running.client.post("/karajo/api/job_exec/cancel", content=body, headers=headers)
+    response = await running.client.post(
+        "/karajo/api/job_exec/cancel", content=body, headers=headers
+    )
 
     assert response.status_code == 200
     [name] = await running.wait_for_log("slow", ".canceled")
@@ -162,8 +200,11 @@ async def test_cancel_ends_running_command(tree, start_server):
 async def test_log_endpoint_returns_base64_content_gzipped(tree, start_server):
     tree.write_main(HOOK_JOB)
     running = await start_server()
-    await running.client.post("/karajo/api/job_exec/run/deploy", content=b"{}",
-                              headers={"X-Karajo-Sign": sign(b"{}")})
+    await running.client.post(
+        "/karajo/api/job_exec/run/deploy",
+        content=b"{}",
+        headers={"X-Karajo-Sign": sign(b"{}")},
+    )
     await running.wait_for_log("deploy_site", ".success")
 
     response = await running.client.get(
@@ -176,7 +217,10 @@ async def test_log_endpoint_returns_base64_content_gzipped(tree, start_server):
     data = response.json()["data"]
     assert response.headers["content-encoding"] == "gzip"
     assert {k: data[k] for k in ("job_id", "name", "status", "counter")} == {
-        "job_id": "deploy_site", "name": "deploy_site.1.success", "status": "success", "counter": 1,
+        "job_id": "deploy_site",
+        "name": "deploy_site.1.success",
+        "status": "success",
+        "counter": 1,
     }
     assert b"=== job: deploy_site: finished." in base64.b64decode(data["content"])
     assert missing.status_code == 404
@@ -186,12 +230,26 @@ async def test_environment_lists_jobs_with_original_names(tree, start_server):
     tree.write_main(HOOK_JOB + SLOW_JOB)
     running = await start_server()
 
-    response = await running.client.get("/karajo/api/environment", headers={"Accept-Encoding": "gzip"})
-    raw = await running.client.get("/karajo/api/environment", headers={"Accept-Encoding": "identity"})
+    response = await running.client.get(
+        "/karajo/api/environment", headers={"Accept-Encoding": "gzip"}
+    )
+    raw = await running.client.get(
+        "/karajo/api/environment", headers={"Accept-Encoding": "identity"}
+    )
 
     data = response.json()["data"]
-    assert set(data) >= {"jobs", "http_jobs", "name", "listen_address", "dir_base", "dir_public",
-                         "version", "http_timeout", "max_job_running", "is_development"}
+    assert set(data) >= {
+        "jobs",
+        "http_jobs",
+        "name",
+        "listen_address",
+        "dir_base",
+        "dir_public",
+        "version",
+        "http_timeout",
+        "max_job_running",
+        "is_development",
+    }
     job = data["jobs"]["Deploy site"]
     assert job["next_run"] == "0001-01-01T00:00:00Z"
     assert job["path"] == "/deploy" and job["auth_kind"] == "hmac-sha256"
@@ -206,7 +264,8 @@ async def test_body_over_limit_gets_413(tree, start_server):
     running = await start_server()
 
     response = await running.client.post(
-        "/karajo/api/job_exec/run/deploy", content=b"x" * 4096,
+        "/karajo/api/job_exec/run/deploy",
+        content=b"x" * 4096,
         headers={"X-Karajo-Sign": sign(b"x" * 4096)},
     )
 
@@ -232,9 +291,12 @@ async def test_users_require_sign_in_and_login_sets_cookie(tree, start_server):
     running = await start_server()
 
     anonymous = await running.client.get("/karajo/api/environment")
-    wrong = await running.client.post("/karajo/api/auth/login", data={"name": "ana", "password": "x"})
-    right = await running.client.post("/karajo/api/auth/login",
-                                      data={"name": "ana", "password": "pa ssé"})
+    wrong = await running.client.post(
+        "/karajo/api/auth/login", data={"name": "ana", "password": "x"}
+    )
+    right = await running.client.post(
+        "/karajo/api/auth/login", data={"name": "ana", "password": "pa ssé"}
+    )
     signed_in = await running.client.get("/karajo/api/environment")
 
     assert anonymous.status_code == 401

@@ -401,7 +401,7 @@ def test_parse_raw_keeps_value_as_written() -> None:
         ('key = "v"', False, True),
         ('key = "v" ; c', True, True),
         ('key = "v # c"', False, True),
-        ("key = a\\\"b", False, False),
+        ('key = a\\"b', False, False),
     ],
 )
 def test_parse_flags_report_changes(

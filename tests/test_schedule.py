@@ -512,8 +512,11 @@ def _karajo_schedules(draw: st.DrawFn, kinds: tuple[str, ...]) -> tuple[str, Mat
         return f"daily@{clocks}", lambda wall: (wall.hour, wall.minute) in times
     days = draw(_WEEKDAYS)
     names = ",".join(_DAY_NAMES[day] for day in days)
-    return f"weekly@{names}@{clocks}", lambda wall: (
-        wall.isoweekday() % 7 in days and (wall.hour, wall.minute) in times
+    return (
+        f"weekly@{names}@{clocks}",
+        lambda wall: (
+            wall.isoweekday() % 7 in days and (wall.hour, wall.minute) in times
+        ),
     )
 
 

@@ -57,9 +57,7 @@ GITLAB_TOKEN = SECRET.encode().decode("latin-1")
 VALID_REQUESTS = [
     pytest.param("hmac-sha256", {"X-Karajo-Sign": SHA256}, id="hmac"),
     pytest.param("hmac-sha256", {"x-karajo-sign": SHA256}, id="hmac-lower-name"),
-    pytest.param(
-        "hmac-sha256", {"X-Karajo-Sign": SHA256.upper()}, id="hmac-upper-hex"
-    ),
+    pytest.param("hmac-sha256", {"X-Karajo-Sign": SHA256.upper()}, id="hmac-upper-hex"),
     pytest.param("", {"X-Karajo-Sign": SHA256}, id="empty-kind-is-hmac"),
     pytest.param("bogus", {"X-Karajo-Sign": SHA256}, id="unknown-kind-is-hmac"),
     pytest.param("github", {"X-Hub-Signature-256": f"sha256={SHA256}"}, id="github"),
