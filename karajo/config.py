@@ -192,9 +192,12 @@ def load_environment(config_file: str | os.PathLike[str]) -> Environment:
     if user_file.exists():
         reader.read_users(_read(user_file, errors, required=True))
 
+    # Validate even after read errors, so one pass reports every problem.
+    _validate_karajo(env, errors)
+    _validate_jobs(env, errors)
     if errors:
         raise ConfigErrors(errors)
-    env.validate()
+    env.is_validated = True
     return env
 
 
