@@ -103,6 +103,14 @@ class Job:
         )
         self._run_scope: trio.CancelScope | None = None
         self._cancel_reason = ""
+        # Waiting for the timer or a request; cancelled to recompute the wait.
+        self._wait_scope: trio.CancelScope | None = None
+        self._is_woken = False
+        self._is_stopping = False
+        # The global run limit; the server swaps it when a reload changes it.
+        self.limiter = trio.Semaphore(env.karajo.max_job_running)
+        # Set when run_forever has returned, after a stop or a removal.
+        self.stopped = trio.Event()
         # Called after every change of status, for pages that follow jobs live.
         self.on_change: Callable[[Job], None] = lambda job: None
 
@@ -176,17 +184,59 @@ class Job:
         limiter: trio.Semaphore,
         finished: trio.MemorySendChannel[FinishedRun],
     ) -> None:
-        """Wait for the timer or a request, run, repeat; until cancelled."""
+        """Wait for the timer or a request, run, repeat; until stopped."""
+        self.limiter = limiter
+        try:
+            while not self._is_stopping:
+                request = await self._next_request()
+                if request is None:
+                    continue
+                if self.is_paused:
+                    await self._record_paused_tick(request)
+                    continue
+                await self._run_once(request, finished)
+        finally:
+            self.stopped.set()
+
+    async def _next_request(self) -> StartRequest | None:
+        """The next start request or timer tick; None when woken to re-plan."""
+        self.next_run = self.compute_next_run(self.clock())
+        self.on_change(self)
+        request = StartRequest(trigger="timer")
+        with trio.move_on_at(self._deadline()) as self._wait_scope:
+            request = await self._queue_receive.receive()
+        self._wait_scope = None
+        if self._is_woken:
+            self._is_woken = False
+            return None
+        return request
+
+    def _wake(self) -> None:
+        self._is_woken = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+
+    def stop_accepting(self) -> None:
+        """Finish the current run, if any, then end `run_forever`."""
+        self._is_stopping = True
+        self._wake()
+        dropped = 0
         while True:
-            self.next_run = self.compute_next_run(self.clock())
-            self.on_change(self)
-            request = StartRequest(trigger="timer")
-            with trio.move_on_at(self._deadline()):
-                request = await self._queue_receive.receive()
-            if self.is_paused:
-                self._record_paused_tick(request)
-                continue
-            await self._run_once(request, limiter, finished)
+            try:
+                self._queue_receive.receive_nowait()
+                dropped += 1
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        if dropped:
+            logger.warning(
+                "%s %s: a queued run is dropped: karajo is stopping", self.kind, self.id
+            )
+
+    def reconfigure(self, config: JobBaseConfig) -> None:
+        """Take new settings from a reload; timers are planned anew."""
+        self.config = config
+        self.log_dir.retention = config.log_retention
+        self._wake()
 
     def compute_next_run(self, now: datetime) -> datetime | None:
         schedule = self.config.parsed_schedule
@@ -205,26 +255,34 @@ class Job:
         wait = (self.next_run - self.clock()).total_seconds()
         return trio.current_time() + max(wait, 0.0)
 
-    def _record_paused_tick(self, request: StartRequest) -> None:
+    async def _record_paused_tick(self, request: StartRequest) -> None:
         # The original keeps a trace of every run a pause skipped.
         self.counter += 1
-        run_log = self.log_dir.open_run(self.counter)
-        run_log.line(
-            f"=== {self.kind}: {self.id}: paused; the {request.trigger} run is skipped"
-        )
-        self.log_dir.finish_run(run_log, STATUS_PAUSED)
         self.last_run = _whole_second(self.clock())
+        skipped = f"paused; the {request.trigger} run is skipped"
+        try:
+            run_log = self.log_dir.open_run(self.counter)
+            run_log.line(f"=== {self.kind}: {self.id}: {skipped}")
+            await self.log_dir.finish_run(run_log, STATUS_PAUSED)
+        except OSError as error:
+            logger.error(
+                "%s %s run %d: cannot record that it was skipped in %s: %s",
+                self.kind,
+                self.id,
+                self.counter,
+                self.log_dir.directory,
+                error.strerror,
+            )
 
     async def _run_once(
         self,
         request: StartRequest,
-        limiter: trio.Semaphore,
         finished: trio.MemorySendChannel[FinishedRun],
     ) -> None:
         previous_status = self.status
         self.status = STATUS_STARTED
         self.on_change(self)
-        async with limiter:
+        async with self.limiter:
             entry = await self._run_logged(request, previous_status)
         if entry is not None:
             self._announce(entry, finished)
@@ -264,7 +322,7 @@ class Job:
             status = await self._run_guarded(run_log, request)
         finally:
             with trio.CancelScope(shield=True):
-                entry = self._finish(run_log, status)
+                entry = await self._finish(run_log, status)
         return entry
 
     async def _run_guarded(self, run_log: RunLog, request: StartRequest) -> str:
@@ -283,8 +341,10 @@ class Job:
             return self._failed(run_log, str(error))
         except OSError as error:
             return self._failed(run_log, f"{error.strerror or error}")
-        except trio.Cancelled:
-            run_log.line("??? CANCELED (karajo is stopping)")
+        except (trio.Cancelled, BaseExceptionGroup) as error:
+            # Nurseries inside a run hand cancellation on as a group.
+            if _is_cancellation(error):
+                run_log.line("??? CANCELED (karajo is stopping)")
             raise
         except Exception as error:
             # A job defined in code raised; keep the server up and say where.
@@ -308,9 +368,20 @@ class Job:
         run_log.line(f"!!! {self.kind}: {self.id}: {reason}")
         return STATUS_FAILED
 
-    def _finish(self, run_log: RunLog, status: str) -> LogEntry | None:
+    async def _finish(self, run_log: RunLog, status: str) -> LogEntry | None:
+        if run_log.write_error is not None:
+            status = STATUS_FAILED
+            logger.error(
+                "%s %s run %d: its log %s could not be written (%s), so the run is "
+                "failed; check the space and permissions of the log directory",
+                self.kind,
+                self.id,
+                run_log.counter,
+                run_log.path,
+                run_log.write_error.strerror,
+            )
         try:
-            entry = self.log_dir.finish_run(run_log, status)
+            entry = await self.log_dir.finish_run(run_log, status)
         except OSError as error:
             logger.error(
                 "%s %s run %d: cannot finish its log %s: %s",
@@ -381,6 +452,13 @@ class Job:
             "header_sign": config.header_sign,
             "logs": [entry.to_json() for entry in self.log_dir.entries],
         }
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        _, rest = error.split(trio.Cancelled)
+        return rest is None
+    return isinstance(error, trio.Cancelled)
 
 
 def format_time(moment: datetime | None) -> str:

@@ -19,6 +19,7 @@ import trio
 
 from karajo.config import Environment, JobConfig
 from karajo.errors import JobError
+from karajo.files import write_private_file
 from karajo.job import Clock, Job, StartRequest, wall_clock
 from karajo.log_store import RunLog
 from karajo import process_group
@@ -100,8 +101,8 @@ class ExecJob(Job):
             for name, value in request.headers
             if name.lower() not in _PRIVATE_HEADERS
         )
-        _write_private(body_path, request.body)
-        _write_private(headers_path, headers.encode("utf-8", "replace"))
+        write_private_file(body_path, request.body)
+        write_private_file(headers_path, headers.encode("utf-8", "replace"))
         environment["KARAJO_WEBHOOK_BODY"] = str(body_path)
         environment["KARAJO_WEBHOOK_HEADERS"] = str(headers_path)
         return [body_path, headers_path]
@@ -187,14 +188,11 @@ class ExecJob(Job):
 
 
 async def _copy_output(output: trio.lowlevel.FdStream, run_log: RunLog) -> None:
-    while chunk := await output.receive_some(READ_SIZE):
-        run_log.write(chunk)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "wb") as file:
-        file.write(data)
+    try:
+        while chunk := await output.receive_some(READ_SIZE):
+            run_log.write(chunk)
+    except (OSError, trio.BrokenResourceError) as error:
+        run_log.line(f"--- output could not be read: {error}")
 
 
 def _describe_exit(returncode: int) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import trio
 
+from karajo.files import write_private_file
+
 _PROC = Path("/proc")
 # How often to look whether a signalled group is gone; only while ending one.
 _POLL_INTERVAL = 0.02
@@ -29,9 +31,7 @@ class Group:
     def record(self, path: Path, counter: int) -> None:
         """Write `counter pgid start-time` atomically for crash recovery."""
         start_time = _start_time(self.pgid) or 0
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(f"{counter} {self.pgid} {start_time}\n")
-        os.replace(temporary, path)
+        write_private_file(path, f"{counter} {self.pgid} {start_time}\n")
 
     def is_alive(self) -> bool:
         try:

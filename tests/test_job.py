@@ -37,6 +37,8 @@ def make_jobs(tmp_path, *configs: JobConfig, max_job_running: int = 1) -> list[E
     jobs = [ExecJob(config, env, clock=fake_now) for config in env.jobs.values()]
     for job in jobs:
         job.recover()
+        # fsync runs in a worker thread, which a fake clock cannot wait for.
+        job.log_dir.is_durable = False
     return jobs
 
 

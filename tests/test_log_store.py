@@ -15,28 +15,28 @@ def make_dir(tmp_path, retention: int = 5) -> JobLogDir:
     return log_dir
 
 
-def test_every_line_is_stamped(tmp_path):
+async def test_every_line_is_stamped(tmp_path):
     log_dir = make_dir(tmp_path)
     run_log = log_dir.open_run(1)
 
     run_log.write(b"one\ntwo\n")
     run_log.write(b"")
     run_log.line("three")
-    log_dir.finish_run(run_log, "success")
+    await log_dir.finish_run(run_log, "success")
 
     lines = (tmp_path / "demo" / "demo.1.success").read_text().splitlines()
     assert [re.sub(STAMP, "", line) for line in lines] == ["one", "two", "three"]
     assert all(re.match(STAMP, line) for line in lines)
 
 
-def test_partial_line_is_continued_not_stamped_again(tmp_path):
+async def test_partial_line_is_continued_not_stamped_again(tmp_path):
     log_dir = make_dir(tmp_path)
     run_log = log_dir.open_run(1)
 
     run_log.write(b"abc")
     run_log.write(b"def\ngh")
     run_log.line("=== DONE")
-    log_dir.finish_run(run_log, "success")
+    await log_dir.finish_run(run_log, "success")
 
     text = (tmp_path / "demo" / "demo.1.success").read_text()
     assert [re.sub(STAMP, "", line) for line in text.splitlines()] == [
@@ -80,11 +80,11 @@ def test_scan_recovers_counter_status_and_interrupted_run(tmp_path):
     assert (log_dir.last_counter, log_dir.last_status) == (3, "failed")
 
 
-def test_retention_keeps_the_newest_logs(tmp_path):
+async def test_retention_keeps_the_newest_logs(tmp_path):
     log_dir = make_dir(tmp_path, retention=2)
 
     for counter in range(1, 5):
-        log_dir.finish_run(log_dir.open_run(counter), "success")
+        await log_dir.finish_run(log_dir.open_run(counter), "success")
 
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
         "demo.3.success",
