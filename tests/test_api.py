@@ -291,16 +291,55 @@ async def test_users_require_sign_in_and_login_sets_cookie(tree, start_server):
     running = await start_server()
 
     anonymous = await running.client.get("/karajo/api/environment")
-    wrong = await running.client.post(
-        "/karajo/api/auth/login", data={"name": "ana", "password": "x"}
-    )
     right = await running.client.post(
         "/karajo/api/auth/login", data={"name": "ana", "password": "pa ssé"}
     )
     signed_in = await running.client.get("/karajo/api/environment")
+    wrong = await running.client.post(
+        "/karajo/api/auth/login", data={"name": "ana", "password": "x"}
+    )
+    unknown_user = await running.client.post(
+        "/karajo/api/auth/login", data={"name": "bob", "password": "pa ssé"}
+    )
 
     assert anonymous.status_code == 401
     assert (wrong.status_code, wrong.json()["name"]) == (400, "ERR_AUTH_LOGIN")
+    # A failure makes the address wait before its next try.
+    assert unknown_user.status_code == 429
+    assert unknown_user.json()["name"] == "ERR_AUTH_THROTTLED"
+    assert unknown_user.headers["retry-after"] == "1"
     cookie = right.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert signed_in.status_code == 200
+
+
+@pytest.mark.parametrize("epoch", ["", "abc", str(int(time.time()) - 3600)])
+async def test_control_with_stale_or_missing_epoch_is_refused(
+    tree, start_server, epoch
+):
+    tree.write_main(HOOK_JOB)
+    running = await start_server()
+    body = f"_karajo_epoch={epoch}&id=deploy_site".encode()
+
+    response = await running.client.post(
+        "/karajo/api/job_exec/pause",
+        content=body,
+        headers={"X-Karajo-Sign": sign(body)},
+    )
+
+    assert (response.status_code, response.json()["name"]) == (401, "ERR_INVALID_EPOCH")
+    assert running.server.jobs["deploy_site"].status != "paused"
+
+
+async def test_epoch_check_can_be_turned_off(tree, start_server):
+    tree.write_main(HOOK_JOB, karajo="signature_max_age = 0\n")
+    running = await start_server()
+    body = b"_karajo_epoch=1&id=deploy_site"
+
+    response = await running.client.post(
+        "/karajo/api/job_exec/pause",
+        content=body,
+        headers={"X-Karajo-Sign": sign(body)},
+    )
+
+    assert response.status_code == 200
