@@ -53,7 +53,9 @@ command = "{quoted}"
     return config
 
 
-def start_server(config: Path, stderr_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    config: Path, stderr_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
     stderr = open(stderr_path, "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "karajo", "-config", str(config)], stderr=stderr
@@ -76,7 +78,9 @@ def peak_rss_mib(pid: int) -> float:
 def run_through_karajo(url: str, log_dir: Path, counter: int) -> float:
     signature = hmac.new(SECRET.encode(), b"", hashlib.sha256).hexdigest()
     started = time.monotonic()
-    response = httpx.post(f"{url}/karajo/api/job_exec/run/big", headers={"X-Karajo-Sign": signature})
+    response = httpx.post(
+        f"{url}/karajo/api/job_exec/run/big", headers={"X-Karajo-Sign": signature}
+    )
     response.raise_for_status()
     final = log_dir / f"big.{counter}.success"
     while not final.exists():
@@ -125,9 +129,17 @@ def main() -> None:
         ("runs (alternating)", str(args.runs), ""),
         ("plain redirect, median", f"{plain_median:.2f} s", _spread(plain_times)),
         ("through karajo, median", f"{karajo_median:.2f} s", _spread(karajo_times)),
-        ("ratio karajo / plain", f"{ratio:.2f}", "target <= 1.50: " + _verdict(ratio <= 1.5)),
+        (
+            "ratio karajo / plain",
+            f"{ratio:.2f}",
+            "target <= 1.50: " + _verdict(ratio <= 1.5),
+        ),
         ("server RSS at start", f"{idle_rss:.1f} MiB", ""),
-        ("server peak RSS", f"{peak:.1f} MiB", "target < 100 MB: " + _verdict(peak * 1.048576 < 100)),
+        (
+            "server peak RSS",
+            f"{peak:.1f} MiB",
+            "target < 100 MB: " + _verdict(peak * 1.048576 < 100),
+        ),
     ]
     width = max(len(row[0]) for row in rows)
     for name, value, note in rows:
