@@ -174,3 +174,54 @@ async def test_many_forged_signatures_start_nothing(tree, start_server):
 
     assert set(statuses) == {403}
     assert running.tree.logs("hook") == []
+
+
+async def test_no_secret_in_logs_answers_or_errors(tree, start_server, caplog):
+    tree.write_main(
+        JOB + '[job "other"]\npath = /other\nsecret = job-only-secret\ncommand = env\n'
+    )
+    running = await start_server()
+    body = b"_karajo_epoch=1&id=hook"
+
+    answers = [
+        await running.client.post(
+            "/karajo/api/job_exec/run/hook",
+            content=b"x",
+            headers={"X-Karajo-Sign": sign(b"y")},
+        ),
+        await running.client.post(
+            "/karajo/api/job_exec/run/other",
+            content=b"x",
+            headers={"X-Karajo-Sign": sign(b"x", "job-only-secret")},
+        ),
+        await running.client.post(
+            "/karajo/api/job_exec/pause",
+            content=body,
+            headers={"X-Karajo-Sign": sign(body)},
+        ),
+        await running.client.get("/karajo/api/environment"),
+    ]
+    await running.wait_for_log("other", ".success")
+    log = await running.client.get("/karajo/api/job_exec/log?id=other&counter=1")
+
+    texts = [answer.text for answer in answers] + [caplog.text, log.text]
+    texts.append((running.tree.log_dir("other") / "other.1.success").read_text())
+    for secret in ("test-secret", "job-only-secret"):
+        assert not any(secret in text for text in texts), secret
+
+
+async def test_generated_secret_goes_to_a_private_file_not_the_log(
+    tree, start_server, caplog
+):
+    tree.write(
+        "karajo.conf",
+        f"[karajo]\nlisten_address = 127.0.0.1:0\ndir_base = {tree.base}\n",
+    )
+    running = await start_server()
+
+    secret = running.server.env.karajo.secret
+    path = tree.base / "var" / "lib" / "karajo" / "generated-secret"
+    assert path.read_text() == secret + "\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert secret not in caplog.text
+    assert str(path) in caplog.text
