@@ -128,12 +128,12 @@ async def test_cancel_ends_tree_with_background_grandchild(tree, nursery):
 
 async def test_background_process_left_by_command_is_ended(tree, nursery):
     run, text = await run_and_read(
-        tree, nursery, '[job "j"]\ncommand = "sleep 300 & echo bye"\n'
+        tree, nursery, '[job "j"]\ncommand = "sleep 7777 & echo bye"\n'
     )
 
     assert run.status == "success"
     assert "ended the command's remaining processes with SIGTERM" in text
-    assert not any("sleep 300" in _cmdline(pid) for pid in _all_pids())
+    assert not any("sleep 7777" in _cmdline(pid) for pid in _all_pids())
 
 
 async def test_sigterm_ignoring_command_gets_sigkill(tree, nursery):
