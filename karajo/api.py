@@ -1,25 +1,38 @@
 """The HTTP API under /karajo/api/, with the original's paths and names.
 
 Webhooks (`job_exec/run/<path>`) are checked by the job's auth kind over
-the raw body; pause, resume and cancel by `X-Karajo-Sign`, the HMAC-SHA256
-of the raw form body with the global secret; reading needs a session when
-users exist.  Older paths still called by deployed webhooks answer too.
+the raw body; run, pause, resume and cancel by `X-Karajo-Sign`, the
+HMAC-SHA256 with the global secret of the raw form body (exec jobs) or of
+the raw query string (HTTP jobs, as the original signs them); reading needs
+a session when users exist.  Older paths still called by deployed webhooks
+answer too.  Running and canceling by id are beyond the original.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from quart import Blueprint, Response, request
 
 from karajo import __version__
+from karajo.duration import SECOND, format_duration
+from karajo.csrf import session_may_act
 from karajo.errors import SignatureError
 from karajo.job import JobBusyError, JobPausedError, StartRequest
 from karajo.log_store import read_log_content
-from karajo.session import COOKIE_NAME, SESSION_LIFETIME, check_password
+from karajo.metrics import metrics_view
+from karajo.session import (
+    COOKIE_NAME,
+    SESSION_LIFETIME,
+    LoginThrottle,
+    check_password,
+)
 from karajo.web import error_response, json_response, needs_sign_in
 from karajo.webhook_auth import (
     DEFAULT_HEADER_SIGN,
@@ -34,6 +47,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ERR_INVALID_SIGNATURE = "empty or invalid signature"
+# A valid bcrypt hash of a random password nobody knows (cost 10, as users').
+_DUMMY_HASH = "$2b$10$8Jt3r1mOx2b1qYQf3vNnZeqk2Qe4lq5YVwq9F3y2o7QmG1xJwT0aK"
 
 
 def blueprint(server: Server) -> Blueprint:
@@ -43,13 +58,13 @@ def blueprint(server: Server) -> Blueprint:
         api.add_url_rule(
             path, view_func=routes.run_webhook, methods=["POST"], endpoint=path
         )
-    for action in ("pause", "resume", "cancel"):
-        for prefix in ("/job_exec", "/job"):
-            if prefix == "/job" and action == "cancel":
+    for action in ("run", "pause", "resume", "cancel"):
+        for prefix in ("/job_exec", "/job", "/job_http"):
+            if prefix == "/job" and action in ("run", "cancel"):
                 continue
             api.add_url_rule(
                 f"{prefix}/{action}",
-                view_func=routes.control(action),
+                view_func=routes.control(prefix, action),
                 methods=["POST"],
                 endpoint=f"{prefix}/{action}",
             )
@@ -57,7 +72,10 @@ def blueprint(server: Server) -> Blueprint:
         api.add_url_rule(
             path, view_func=routes.exec_log, methods=["GET"], endpoint=path
         )
+    api.add_url_rule("/job_http", view_func=routes.http_job, methods=["GET"])
+    api.add_url_rule("/job_http/log", view_func=routes.http_log, methods=["GET"])
     api.add_url_rule("/environment", view_func=routes.environment, methods=["GET"])
+    api.add_url_rule("/metrics", view_func=metrics_view(server), methods=["GET"])
     api.add_url_rule("/auth/login", view_func=routes.login, methods=["POST"])
     api.add_url_rule("/auth/logout", view_func=routes.logout, methods=["POST"])
     return api
@@ -66,6 +84,7 @@ def blueprint(server: Server) -> Blueprint:
 class _Routes:
     def __init__(self, server: Server) -> None:
         self.server = server
+        self.throttle = LoginThrottle()
 
     async def run_webhook(self, job_path: str) -> Response:
         job = self.server.job_by_path("/" + job_path)
@@ -73,7 +92,7 @@ class _Routes:
             return error_response(
                 404, "ERR_JOB_NOT_FOUND", f"no job has the path /{job_path}"
             )
-        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
         try:
             verify_webhook(
                 job.config.auth_kind,
@@ -103,37 +122,70 @@ class _Routes:
         try:
             job.request_run(start)
         except JobPausedError:
-            return error_response(412, "ERR_JOB_PAUSED", f"job {job.id} is paused")
+            return error_response(
+                412, "ERR_JOB_PAUSED", f"{job.kind} {job.id} is paused"
+            )
         except JobBusyError:
             return error_response(
-                429, "ERR_JOB_ALREADY_RUN", f"job {job.id} already has a run queued"
+                429,
+                "ERR_JOB_ALREADY_RUN",
+                f"{job.kind} {job.id} already has a run queued",
             )
         return json_response(200, "OK", data=job.to_json())
 
-    def control(self, action: str):  # noqa: ANN201 - a view function factory
+    def control(self, prefix: str, action: str) -> Callable[[], Awaitable[Response]]:
+        is_http = prefix == "/job_http"
+
         async def view() -> Response:
-            body = await request.get_data(
-                cache=False, as_text=False, parse_form_data=False
-            )
-            found = self._signed_job(body, body)
+            if is_http:
+                signed = request.query_string
+            else:
+                signed = await request.get_data(
+                    cache=True, as_text=False, parse_form_data=False
+                )
+            found = self._signed_job(signed, "job_http" if is_http else "job")
             if isinstance(found, Response):
                 return found
-            job = found
-            if action == "pause":
-                job.pause()
-            elif action == "resume":
-                job.resume()
-            elif not job.cancel():
-                return error_response(
-                    412, "ERR_JOB_NOT_RUNNING", f"job {job.id} is not running"
-                )
-            return json_response(200, "OK", data=job.to_json())
+            return self._act(found, action)
 
-        view.__name__ = f"job_{action}"
+        view.__name__ = f"{prefix.strip('/')}_{action}"
         return view
 
-    def _signed_job(self, signed: bytes, form: bytes) -> Job | Response:
-        """The job named by a signed form, or the error to answer with."""
+    def _act(self, job: Job, action: str) -> Response:
+        if action == "run":
+            return self._queue(job, StartRequest("api"))
+        if action == "pause":
+            job.pause()
+        elif action == "resume":
+            job.resume()
+        elif not job.cancel():
+            return error_response(
+                412, "ERR_JOB_NOT_RUNNING", f"{job.kind} {job.id} is not running"
+            )
+        return json_response(200, "OK", data=job.to_json())
+
+    def _signed_job(self, signed: bytes, kind: str) -> Job | Response:
+        """The job named by a signed form or query, or the error to answer with."""
+        refused = self._refuse_unsigned(signed)
+        if refused is not None:
+            return refused
+        fields = parse_qs(signed.decode("utf-8", "replace"), keep_blank_values=True)
+        job_id = (fields.get("id") or [""])[0]
+        if not job_id:
+            return error_response(
+                400, "ERR_INVALID_JOB_ID", "the request has no job id"
+            )
+        return self._job_of_kind(kind, job_id)
+
+    def _refuse_unsigned(self, signed: bytes) -> Response | None:
+        """The 401 answer to a control call not signed with the global secret.
+
+        Every call that changes a job passes here, so who may control jobs
+        is decided in this one place.  A signed-in user's session cookie
+        with its CSRF token (karajo.csrf) stands in for the signature.
+        """
+        if session_may_act(self.server):
+            return None
         try:
             verify_api_signature(
                 signed,
@@ -149,10 +201,47 @@ class _Routes:
                 error,
             )
             return error_response(401, "ERR_INVALID_SIGNATURE", ERR_INVALID_SIGNATURE)
-        fields = parse_qs(form.decode("utf-8", "replace"), keep_blank_values=True)
-        job_id = (fields.get("id") or [""])[0]
-        if not job_id:
-            return error_response(400, "ERR_INVALID_JOB_ID", "the form has no job id")
+        return self._refuse_stale(signed)
+
+    def _refuse_stale(self, signed: bytes) -> Response | None:
+        """Refuse a signed call whose _karajo_epoch is far from now (a replay)."""
+        max_age = self.server.env.karajo.signature_max_age
+        if max_age <= 0:
+            return None
+        fields = parse_qs(signed.decode("utf-8", "replace"), keep_blank_values=True)
+        epoch_text = (fields.get("_karajo_epoch") or [""])[0]
+        try:
+            skew = abs(time.time() - int(epoch_text))
+        except ValueError:
+            skew = None
+        if skew is not None and skew <= max_age / SECOND:
+            return None
+        logger.warning(
+            "%s %s from %s refused: _karajo_epoch %r is missing or more than %s "
+            "from the server's time",
+            request.method,
+            request.path,
+            request.remote_addr,
+            epoch_text[:32],
+            format_duration(max_age),
+        )
+        return error_response(
+            401,
+            "ERR_INVALID_EPOCH",
+            "_karajo_epoch is missing or too far from the server's time "
+            f"(allowed: {format_duration(max_age)}); check the client's clock",
+        )
+
+    def _job_of_kind(self, kind: str, job_id: str) -> Job | Response:
+        """The exec job or HTTP job with this id, or the original's error."""
+        if kind == "job_http":
+            http_job = self.server.http_jobs.get(job_id)
+            if http_job is None:
+                # The original answers 400, not 404, for an unknown HTTP job.
+                return error_response(
+                    400, "ERR_INVALID_JOB_ID", f"no HTTP job has the id {job_id!r}"
+                )
+            return http_job
         job = self.server.jobs.get(job_id)
         if job is None:
             return error_response(
@@ -173,6 +262,24 @@ class _Routes:
             )
         return self._log_of(job)
 
+    async def http_job(self) -> Response:
+        refused = needs_sign_in(self.server)
+        if refused is not None:
+            return refused
+        found = self._job_of_kind("job_http", request.args.get("id", ""))
+        if isinstance(found, Response):
+            return found
+        return json_response(200, "OK", data=found.to_json())
+
+    async def http_log(self) -> Response:
+        refused = needs_sign_in(self.server)
+        if refused is not None:
+            return refused
+        found = self._job_of_kind("job_http", request.args.get("id", ""))
+        if isinstance(found, Response):
+            return found
+        return self._log_of(found)
+
     def _log_of(self, job: Job) -> Response:
         text = request.args.get("counter", "")
         if not text.isdigit():
@@ -182,7 +289,9 @@ class _Routes:
         entry = job.log_dir.find(int(text))
         if entry is None:
             return error_response(
-                404, "ERR_JOB_LOG_NOT_FOUND", f"job {job.id} has no log #{text}"
+                404,
+                "ERR_JOB_LOG_NOT_FOUND",
+                f"{job.kind} {job.id} has no log #{text}",
             )
         try:
             content = read_log_content(entry.path)
@@ -210,14 +319,29 @@ class _Routes:
         )
 
     async def login(self) -> Response:
+        address = request.remote_addr or ""
+        wait = self.throttle.wait_left(address)
+        if wait > 0:
+            response = error_response(
+                429,
+                "ERR_AUTH_THROTTLED",
+                f"too many failed sign-ins; try again in {math.ceil(wait)} s",
+            )
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         form = await request.form
         name, password = form.get("name", ""), form.get("password", "")
-        hashed = self.server.env.users.get(name)
-        if hashed is None or not await check_password(password, hashed):
-            logger.warning("sign-in as %r from %s refused", name, request.remote_addr)
+        # An unknown name is checked against a dummy hash, so the answer
+        # takes as long as for a known one and does not tell names apart.
+        hashed = self.server.env.users.get(name, _DUMMY_HASH)
+        is_valid = await check_password(password, hashed)
+        if not is_valid or name not in self.server.env.users:
+            self.throttle.failed(address)
+            logger.warning("sign-in as %r from %s refused", name[:64], address)
             return error_response(
                 400, "ERR_AUTH_LOGIN", "invalid user name and/or password"
             )
+        self.throttle.succeeded(address)
         token = self.server.sessions.create(name)
         response = json_response(200, "OK")
         response.set_cookie(

@@ -1,4 +1,5 @@
-"""The command line: `karajo [-config FILE]`, `karajo check`, `karajo version`.
+"""The command line: `karajo [-config FILE]`, `karajo check`, `karajo version`,
+and the commands controlling a running server (`karajo.cli_control`).
 
 Exit status: 0 on success and on a clean stop, 2 for a configuration
 error, 1 when the server could not start.  Heavy modules (trio, the web
@@ -13,7 +14,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from karajo import __version__
+from karajo import __version__, cli_control
 from karajo.errors import ConfigError, ConfigErrors
 
 EXIT_FAILURE = 1
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=config_help,
     )
+    cli_control.add_commands(commands)
     return parser
 
 
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(f"karajo version {__version__}")
         return 0
+    if args.command in cli_control.COMMANDS:
+        return cli_control.main(args, args.config)
     config_file = (
         getattr(args, "check_config", None) or args.config or _default_config()
     )
@@ -173,16 +177,24 @@ async def _serve_until_signal(server) -> None:  # noqa: ANN001 - a Server
 
     import trio
 
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    with trio.open_signal_receiver(*wanted) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stop_on_signal, signals, server)
+            nursery.start_soon(_handle_signals, signals, server)
             await server.serve()
             nursery.cancel_scope.cancel()
 
 
-async def _stop_on_signal(signals, server) -> None:  # noqa: ANN001
+async def _handle_signals(signals, server) -> None:  # noqa: ANN001
+    import signal
+
+    log = logging.getLogger("karajo")
     async for signum in signals:
-        logging.getLogger("karajo").info("received signal %d, stopping", signum)
+        if signum == signal.SIGHUP:
+            log.info("received SIGHUP, reloading %s", server.env.config_file)
+            server.reload()
+            continue
+        log.info("received %s, stopping", signal.Signals(signum).name)
         server.stop()
         return
 

@@ -10,12 +10,15 @@ same dataclasses in code and calls `Environment.validate`.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import string
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from karajo import ini
 from karajo.duration import MINUTE, SECOND, parse_duration
@@ -40,6 +43,10 @@ MINIMUM_INTERVAL = MINUTE
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE")
 HTTP_REQUEST_TYPES = ("query", "form", "json")
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+NOTIF_KINDS = ("email",)
+# Implicit TLS (RFC 8314) and STARTTLS submission (RFC 6409) ports.
+SMTP_DEFAULT_PORTS = {"smtps": 465, "smtp+starttls": 587}
+DEFAULT_MAX_LOG_SIZE = 1024 * 1024
 
 # An async callable doing the work of a job defined in code; it writes to
 # the run's log and fails the run by raising.
@@ -61,6 +68,11 @@ class KarajoConfig:
     # Beyond the original: limits and keys it hard-codes.
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     sourcehut_public_key: str = SOURCEHUT_PUBLIC_KEY
+    # How long a stop waits for running runs before canceling them.
+    shutdown_timeout: int = 30 * SECOND
+    # Signed API calls whose _karajo_epoch is further than this from now are
+    # refused, so a captured request cannot be replayed later; 0 turns it off.
+    signature_max_age: int = 5 * MINUTE
     # Set when `secret` was empty and karajo made one up for this start.
     is_secret_generated: bool = False
 
@@ -115,13 +127,46 @@ class JobHttpConfig(JobBaseConfig):
     http_insecure: bool = False
 
 
+@dataclass(frozen=True)
+class SmtpServer:
+    """A checked `smtp_server` URL."""
+
+    host: str
+    port: int
+    is_implicit_tls: bool
+
+    def __str__(self) -> str:
+        scheme = "smtps" if self.is_implicit_tls else "smtp+starttls"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
 @dataclass
 class NotifConfig:
-    """A `[notif "NAME"]`; its keys are checked by the notifier."""
+    """A `[notif "NAME"]`: where to send e-mail about finished runs.
+
+    `smtp_user` and `smtp_password` keep the text of the file; a value
+    starting with `$` names an environment variable, read by validate()
+    into `user` and `password`.
+    """
 
     name: str
-    values: dict[str, list[str]] = field(default_factory=dict)
+    kind: str = ""
+    smtp_server: str = ""
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_insecure: bool = False
+    mail_from: str = ""
+    to: list[str] = field(default_factory=list)
+    # Beyond the original: a longer log is cut in the middle.
+    max_log_size: int = DEFAULT_MAX_LOG_SIZE
     source: str = ""
+    # The line of each key in the file, to point errors at it.
+    key_lines: dict[str, int] = field(default_factory=dict, repr=False)
+    # Filled by validate().
+    server: SmtpServer | None = None
+    user: str = ""
+    password: str = field(default="", repr=False)
 
 
 @dataclass
@@ -151,6 +196,7 @@ class Environment:
             return
         errors: list[ConfigError] = []
         _validate_karajo(self, errors)
+        _validate_notifs(self, errors)
         _validate_jobs(self, errors)
         if errors:
             raise ConfigErrors(errors)
@@ -194,6 +240,7 @@ def load_environment(config_file: str | os.PathLike[str]) -> Environment:
 
     # Validate even after read errors, so one pass reports every problem.
     _validate_karajo(env, errors)
+    _validate_notifs(env, errors)
     _validate_jobs(env, errors)
     if errors:
         raise ConfigErrors(errors)
@@ -330,7 +377,8 @@ class _Reader:
             name, NotifConfig(name=name, source=f"{section.file}:{section.line}")
         )
         for entry in section.entries:
-            notif.values.setdefault(entry.key, []).append(entry.value)
+            notif.key_lines[entry.key] = entry.line
+        self._apply(section, notif, _NOTIF_KEYS)
 
     def _apply(self, section: ini.Section, job: Any, keys: dict[str, _Setter]) -> None:
         for entry in section.entries:
@@ -460,6 +508,8 @@ _KARAJO_KEYS: dict[str, _Setter] = {
     "is_development": _set("is_development", _parse_bool),
     "max_body_size": _set("max_body_size", _parse_size),
     "sourcehut_public_key": _set("sourcehut_public_key"),
+    "shutdown_timeout": _set("shutdown_timeout", parse_duration),
+    "signature_max_age": _set("signature_max_age", parse_duration),
 }
 
 _BASE_KEYS: dict[str, _Setter] = {
@@ -488,6 +538,18 @@ _JOB_HTTP_KEYS: dict[str, _Setter] = {
     "http_header": _append("http_headers"),
     "http_timeout": _set("http_timeout", parse_duration),
     "http_insecure": _set("http_insecure", _parse_bool),
+}
+
+_NOTIF_KEYS: dict[str, _Setter] = {
+    "kind": _set("kind"),
+    "smtp_server": _set("smtp_server"),
+    "smtp_user": _set("smtp_user"),
+    # Kept exactly: a password may begin or end with a space.
+    "smtp_password": _set("smtp_password", str),
+    "smtp_insecure": _set("smtp_insecure", _parse_bool),
+    "from": _set("mail_from"),
+    "to": _append("to"),
+    "max_log_size": _set("max_log_size", _parse_size),
 }
 
 
@@ -528,6 +590,119 @@ def _split_listen_address(address: str) -> tuple[str, int]:
 def listen_host_port(config: KarajoConfig) -> tuple[str, int]:
     """The host and port of `listen_address`; an empty host means all."""
     return _split_listen_address(config.listen_address)
+
+
+def _validate_notifs(env: Environment, errors: list[ConfigError]) -> None:
+    for notif in env.notifs.values():
+        for key, problem in _notif_problems(notif):
+            message = f'[notif "{notif.name}"] {problem}'
+            file, _, line = notif.source.rpartition(":")
+            if not file:
+                errors.append(ConfigError(message))
+                continue
+            line_number = notif.key_lines.get(key, int(line))
+            errors.append(ConfigError(message, file=file, line=line_number))
+
+
+def _notif_problems(notif: NotifConfig) -> list[tuple[str, str]]:
+    """Each problem of a notification, with the key it is about."""
+    problems: list[tuple[str, str]] = []
+    if not notif.kind:
+        problems.append(("kind", "kind is missing; set `kind = email`"))
+    elif notif.kind not in NOTIF_KINDS:
+        problems.append(
+            ("kind", f"kind {notif.kind!r} is unknown; the only one is email")
+        )
+    try:
+        notif.server = parse_smtp_server(notif.smtp_server)
+    except ValueError as error:
+        problems.append(("smtp_server", f"smtp_server {error}"))
+    problems += _notif_login_problems(notif)
+    if not notif.mail_from:
+        problems.append(("from", "from is empty; set the sender's address"))
+    elif not _is_mail_address(notif.mail_from):
+        problems.append(("from", f"from {notif.mail_from!r} {_NOT_AN_ADDRESS}"))
+    if not notif.to:
+        problems.append(("to", "has no `to`; add a line per recipient"))
+    for address in notif.to:
+        if not _is_mail_address(address):
+            problems.append(("to", f"to {address!r} {_NOT_AN_ADDRESS}"))
+    if notif.max_log_size < 1:
+        problems.append(("max_log_size", "max_log_size must be 1 or more"))
+    return problems
+
+
+def _notif_login_problems(notif: NotifConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    try:
+        notif.user = _from_environment(notif.smtp_user)
+    except ValueError as error:
+        problems.append(("smtp_user", f"smtp_user: {error}"))
+    try:
+        notif.password = _from_environment(notif.smtp_password)
+    except ValueError as error:
+        problems.append(("smtp_password", f"smtp_password: {error}"))
+    if not problems and bool(notif.user) != bool(notif.password):
+        problems.append(
+            ("smtp_user", "smtp_user and smtp_password go together; set both or none")
+        )
+    return problems
+
+
+def _from_environment(value: str) -> str:
+    """The value, or with a leading `$` the environment variable it names."""
+    if not value.startswith("$"):
+        return value
+    name = value[1:]
+    if not _ENV_NAME.fullmatch(name):
+        raise ValueError(f"{value!r} is not $ and an environment variable's name")
+    if name not in os.environ:
+        raise ValueError(f"the environment variable {name} is not set")
+    return os.environ[name]
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# Sending to a non-ASCII address needs SMTPUTF8 (RFC 6531), which karajo's
+# client does not speak; a display name may hold any text.
+_NOT_AN_ADDRESS = (
+    "is not one ASCII address like user@example.org or Name <user@example.org>"
+)
+
+
+def _is_mail_address(value: str) -> bool:
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return False
+    addresses = getaddresses([value])
+    if len(addresses) != 1:
+        return False
+    address = addresses[0][1]
+    local, at, domain = address.rpartition("@")
+    return bool(local and at and domain) and address.isascii() and " " not in address
+
+
+def parse_smtp_server(url: str) -> SmtpServer:
+    """Check an `smtps://` or `smtp+starttls://` URL; raise ValueError."""
+    form = "like smtps://mail.example.org or smtp+starttls://mail.example.org:587"
+    if not url:
+        raise ValueError(f"is missing; set a URL {form}")
+    # A password in the URL must not reach a message or a log.
+    shown = repr(re.sub(r"//[^/]*@", "//...@", url))
+    try:
+        split = urlsplit(url)
+        port = split.port
+    except ValueError:
+        raise ValueError(f"{shown} is not a server URL {form}") from None
+    scheme = split.scheme.lower()
+    if scheme not in SMTP_DEFAULT_PORTS:
+        raise ValueError(f"{shown} must start with smtps:// or smtp+starttls://")
+    if "@" in split.netloc:
+        raise ValueError(f"{shown} holds a login; use smtp_user and smtp_password")
+    if not split.hostname or split.path not in ("", "/") or split.query or port == 0:
+        raise ValueError(f"{shown} is not a server URL {form}")
+    port = port or SMTP_DEFAULT_PORTS[scheme]
+    return SmtpServer(split.hostname, port, is_implicit_tls=scheme == "smtps")
 
 
 def _validate_jobs(env: Environment, errors: list[ConfigError]) -> None:

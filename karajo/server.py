@@ -1,24 +1,30 @@
 """The server: one nursery owning a task per job, the notifier and the web app.
 
 Server.serve
-├── Job.run_forever        one per job: timer or start channel -> run
-├── Server._notify_loop    reads the finished-runs channel
+├── Job.run_forever        one per job, exec or HTTP: timer or start channel -> run
+├── Notifier.run           e-mail from the finished-runs channel (karajo.notifier)
 └── hypercorn.trio.serve   the dashboard, the API and the webhooks
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as serve_http
 
 from karajo.api import environment_json
-from karajo.config import Environment, listen_host_port
-from karajo.job import Clock, FinishedRun, Job, wall_clock
+from karajo.client import loopback_url
+from karajo.config import Environment, listen_host_port, load_environment
+from karajo.duration import SECOND, format_duration
+from karajo.errors import ConfigErrors
+from karajo.files import write_private_file
+from karajo.job import Clock, FinishedRun, wall_clock
 from karajo.job_exec import ExecJob
+from karajo.job_http import HttpJob
+from karajo.notifier import Notifier
 from karajo.session import SessionStore
 from karajo.web import create_app
 
@@ -39,15 +45,21 @@ class Server:
         self.jobs: dict[str, ExecJob] = {
             job.id: ExecJob(job, env, clock) for job in env.jobs.values()
         }
-        # TODO(#3): HTTP jobs are loaded and checked but do not run yet.
-        self.http_jobs: dict[str, Job] = {}
+        self.http_jobs: dict[str, HttpJob] = {
+            job.id: HttpJob(job, env, clock) for job in env.http_jobs.values()
+        }
         self._jobs_by_path = {
             job.config.path: job for job in self.jobs.values() if job.config.path
         }
         self.sessions = SessionStore()
+        # Called by stop(), e.g. to end the pages' event streams at once
+        # instead of letting the web server wait for them.
+        self.on_stop: list[Callable[[], None]] = []
+        # Called with each job a reload adds, so its listeners can hook in.
+        self.on_job_added: list[Callable[[ExecJob | HttpJob], None]] = []
         self.app = create_app(self)
         self._stop_requested = trio.Event()
-        self.on_finished: Callable[[FinishedRun], Awaitable[None]] | None = None
+        self.notifier = Notifier(env, clock=clock)
 
     def job_by_path(self, path: str) -> ExecJob | None:
         return self._jobs_by_path.get(path)
@@ -63,17 +75,14 @@ class Server:
                 (base / "var" / top / "karajo" / part).mkdir(
                     mode=0o700, parents=True, exist_ok=True
                 )
-        for job in self.jobs.values():
+        for job in [*self.jobs.values(), *self.http_jobs.values()]:
             job.recover()
-        for job in self.env.http_jobs.values():
-            logger.warning(
-                "job_http %s: HTTP jobs are not run by this version yet; it is ignored",
-                job.id,
-            )
 
     def stop(self) -> None:
         """Ask `serve` to end: the web server closes, runs are canceled."""
         self._stop_requested.set()
+        for callback in self.on_stop:
+            callback()
 
     async def serve(
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
@@ -81,34 +90,136 @@ class Server:
         """Run every job and the web server until `stop` is called."""
         self.prepare()
         if self.env.karajo.is_secret_generated:
-            logger.warning(
-                "[karajo] secret is empty; using %s for this start only. Set `secret` in %s "
-                "so that signed requests keep working after a restart",
-                self.env.karajo.secret,
-                self.env.config_file or "the configuration",
-            )
-        limiter = trio.Semaphore(self.env.karajo.max_job_running)
+            self._announce_generated_secret()
+        self._limiter = trio.Semaphore(self.env.karajo.max_job_running)
         finished_send, finished_receive = trio.open_memory_channel[FinishedRun](
             FINISHED_QUEUE_SIZE
         )
+        self._finished = finished_send
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._notify_loop, finished_receive)
+            self._nursery = nursery
+            nursery.start_soon(self.notifier.run, finished_receive)
             for job in self.jobs.values():
-                nursery.start_soon(job.run_forever, limiter, finished_send.clone())
+                self._start_job(job)
             binds = await nursery.start(self._serve_http)
+            # HTTP jobs start once the port is known: a `/...` URL needs it.
+            self._self_url = loopback_url(binds[0])
+            for http_job in self.http_jobs.values():
+                self._start_job(http_job)
             logger.info(
-                "%s: serving on %s with %d job(s)",
+                "%s: serving on %s with %d job(s) and %d HTTP job(s)",
                 self.env.karajo.name,
                 ", ".join(binds),
                 len(self.jobs),
+                len(self.http_jobs),
             )
             task_status.started(binds)
             await self._stop_requested.wait()
-            logger.info(
-                "%s: stopping; canceling runs still going", self.env.karajo.name
-            )
+            await self._let_runs_finish()
             nursery.cancel_scope.cancel()
         finished_send.close()
+
+    def _start_job(self, job: ExecJob | HttpJob) -> None:
+        if isinstance(job, HttpJob):
+            job.self_url = self._self_url
+        self._nursery.start_soon(job.run_forever, self._limiter, self._finished.clone())
+
+    def _announce_generated_secret(self) -> None:
+        """Keep a made-up secret out of the log: it goes to a private file."""
+        path = self.env.base / "var" / "lib" / "karajo" / "generated-secret"
+        write_private_file(path, self.env.karajo.secret + "\n")
+        logger.warning(
+            "[karajo] secret is empty in %s; signed API calls need the secret made up "
+            "for this start, in %s. Set `secret` so that it survives restarts",
+            self.env.config_file or "the configuration",
+            path,
+        )
+
+    async def _let_runs_finish(self) -> None:
+        jobs = [*self.jobs.values(), *self.http_jobs.values()]
+        for job in jobs:
+            job.stop_accepting()
+        running = [job.id for job in jobs if job.is_running]
+        grace = self.env.karajo.shutdown_timeout / SECOND
+        if running:
+            logger.info(
+                "%s: stopping; waiting up to %s for %d running run(s): %s",
+                self.env.karajo.name,
+                format_duration(self.env.karajo.shutdown_timeout),
+                len(running),
+                ", ".join(running),
+            )
+        with trio.move_on_after(grace):
+            for job in jobs:
+                await job.stopped.wait()
+        left = [job.id for job in jobs if job.is_running]
+        if left:
+            logger.warning(
+                "%s: canceling run(s) still going after the shutdown timeout: %s",
+                self.env.karajo.name,
+                ", ".join(left),
+            )
+
+    def reload(self) -> bool:
+        """Apply the configuration file again; keep the old one on any error."""
+        name = self.env.karajo.name
+        try:
+            new_env = load_environment(self.env.config_file)
+        except ConfigErrors as errors:
+            for error in errors.errors:
+                logger.error("reload refused: %s", error)
+            logger.error("%s: reload refused; the running configuration stays", name)
+            return False
+        old_karajo = self.env.karajo
+        if new_env.karajo.listen_address != old_karajo.listen_address:
+            logger.warning(
+                "%s: listen_address changed to %s; it takes effect at the next start",
+                name,
+                new_env.karajo.listen_address,
+            )
+            new_env.karajo.listen_address = old_karajo.listen_address
+        if new_env.karajo.max_job_running != old_karajo.max_job_running:
+            self._limiter = trio.Semaphore(new_env.karajo.max_job_running)
+        self.env = new_env
+        self.notifier.reload(new_env)
+        self.jobs = self._apply_jobs(self.jobs, new_env.jobs, ExecJob)
+        self.http_jobs = self._apply_jobs(self.http_jobs, new_env.http_jobs, HttpJob)
+        self._jobs_by_path = {
+            job.config.path: job for job in self.jobs.values() if job.config.path
+        }
+        logger.info(
+            "%s: configuration reloaded: %d job(s), %d HTTP job(s)",
+            name,
+            len(self.jobs),
+            len(self.http_jobs),
+        )
+        return True
+
+    def _apply_jobs(self, current: dict, configs: dict, job_class: type) -> dict:  # type: ignore[type-arg]
+        updated = {}
+        for config in configs.values():
+            job = current.get(config.id)
+            if job is None:
+                job = job_class(config, self.env, self.clock)
+                job.recover()
+                self._announce_added(job)
+                self._start_job(job)
+            else:
+                job.env = self.env
+                job.reconfigure(config)
+            job.limiter = self._limiter
+            updated[config.id] = job
+        for job_id, job in current.items():
+            if job_id not in updated:
+                logger.info("%s %s: removed by reload; it stops after its current run",
+                            job.kind, job_id)
+                job.stop_accepting()
+        return updated
+
+    def _announce_added(self, job: ExecJob | HttpJob) -> None:
+        logger.info("%s %s: added by reload", job.kind, job.id)
+        for callback in self.on_job_added:
+            callback(job)
 
     async def _serve_http(
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
@@ -127,13 +238,3 @@ class Server:
             shutdown_trigger=self._stop_requested.wait,
             task_status=task_status,
         )
-
-    async def _notify_loop(
-        self, finished: trio.MemoryReceiveChannel[FinishedRun]
-    ) -> None:
-        async for run in finished:
-            logger.debug(
-                "%s %s run %d: %s", run.kind, run.job_id, run.counter, run.status
-            )
-            if self.on_finished is not None:
-                await self.on_finished(run)

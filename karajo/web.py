@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("karajo.access")
 
 API_PREFIX = "/karajo/api/"
+BODY_TIMEOUT = 30
 # Below this size gzip costs more time than it saves on the wire.
 _GZIP_MIN_SIZE = 512
 
@@ -76,17 +77,44 @@ def needs_sign_in(server: Server) -> Response | None:
 
 def create_app(server: Server) -> QuartTrio:
     """Build the web app for a server; library users may add routes to it."""
-    from karajo import api
+    from karajo import api, pages, public_files
 
-    app = QuartTrio("karajo")
+    # No static folder: /static/ belongs to dir_public like any other path.
+    app = QuartTrio("karajo", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = server.env.karajo.max_body_size
+    # A body still not complete after this long is answered with 408, so a
+    # slow or stalled client cannot hold a request open.
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
     # Quart would otherwise pretty-print and sort JSON and log at DEBUG.
     app.config["JSON_SORT_KEYS"] = False
     app.register_blueprint(api.blueprint(server))
+    app.register_blueprint(pages.blueprint(server))
+    app.register_blueprint(public_files.blueprint(server))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    app.before_request(_read_whole_body)
+    app.after_request(_add_security_headers)
     app.after_request(_log_access)
     return app
+
+
+# Karajo's own pages load nothing from elsewhere and run no inline script, so
+# an injected tag can neither run nor call out; no other site may frame them.
+KARAJO_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+async def _add_security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # The dir_public site is the owner's own: its pages keep their freedom.
+    if request.path == "/karajo" or request.path.startswith("/karajo/"):
+        response.headers.setdefault("Content-Security-Policy", KARAJO_CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
 
 
 async def _http_error(error: HTTPException) -> Response:
@@ -99,6 +127,7 @@ async def _http_error(error: HTTPException) -> Response:
         400: "ERR_BAD_REQUEST",
         404: "ERR_NOT_FOUND",
         405: "ERR_METHOD_NOT_ALLOWED",
+        408: "ERR_REQUEST_TIMEOUT",
         413: "ERR_BODY_TOO_LARGE",
     }
     messages = {
@@ -106,17 +135,34 @@ async def _http_error(error: HTTPException) -> Response:
         405: f"{request.method} is not allowed on {request.path}",
         413: f"request body over the limit of {_max_body(error)} bytes",
     }
-    return error_response(
+    response = error_response(
         code,
         names.get(code, "ERR_HTTP"),
         messages.get(code, error.description or error.name),
     )
+    if code in (408, 413):
+        # The rest of the body may still be on its way: end the connection
+        # after this answer rather than read it, or leave it half-used.
+        response.headers["Connection"] = "close"
+    return response
 
 
 def _max_body(error: HTTPException) -> str:
     from quart import current_app
 
     return str(current_app.config.get("MAX_CONTENT_LENGTH"))
+
+
+async def _read_whole_body() -> None:
+    """Receive the request body before any answer, even an error.
+
+    Answering while the client still sends its body (a 404 or 405 decided
+    from the path alone) can leave the connection hanging under load with
+    hypercorn's HTTP/1.1 handling; the body is bounded by MAX_CONTENT_LENGTH
+    and BODY_TIMEOUT, and cached for the view.
+    """
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        await request.get_data(cache=True, parse_form_data=False)
 
 
 async def _unexpected_error(error: Exception) -> Response:

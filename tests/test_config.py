@@ -93,6 +93,9 @@ def test_job_keys_and_defaults(tree):
         notif_on_failed = ops
         [notif "ops"]
         kind = email
+        smtp_server = smtps://mail.example.test
+        from = karajo@example.test
+        to = ops@example.test
         """
     )
 
