@@ -253,14 +253,10 @@ class _Routes:
         refused = needs_sign_in(self.server)
         if refused is not None:
             return refused
-        job = self.server.jobs.get(request.args.get("id", ""))
-        if job is None:
-            return error_response(
-                404,
-                "ERR_JOB_NOT_FOUND",
-                f"no job has the id {request.args.get('id', '')!r}",
-            )
-        return self._log_of(job)
+        found = self._job_of_kind("job", request.args.get("id", ""))
+        if isinstance(found, Response):
+            return found
+        return self._log_of(found)
 
     async def http_job(self) -> Response:
         refused = needs_sign_in(self.server)
