@@ -39,6 +39,10 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pip._vendor.packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent
 DOCS_SCRIPT = ROOT / "scripts" / "build_docs.py"
@@ -66,7 +70,10 @@ _DIST_INFO_KEPT = re.compile(
 )
 _SKIPPED_SUFFIXES = (".pyc", ".pyo", ".pyi", ".c", ".h", ".pyx", ".pxd")
 _SKIPPED_NAMES = ("py.typed",)
-_SKIPPED_DIRECTORIES = ("__pycache__", "_tests", "tests")
+_CACHE_DIRECTORY = "__pycache__"
+# The dependencies' own test suites (trio ships one); karajo's are outside
+# the package anyway.
+_TEST_DIRECTORIES = ("_tests", "tests")
 _EXTENSION_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 
 MAIN_TEMPLATE = '''\
@@ -197,6 +204,9 @@ def _pip_install(arguments: list[str], env: dict[str, str]) -> None:
         )
     command = [sys.executable, "-m", "pip", "install", "--quiet"]
     command += ["--disable-pip-version-check", "--no-input", "--no-compile"]
+    # Builds run as root in containers and CI; pip's warning is about the
+    # system's packages, which --target leaves alone.
+    env = {"PIP_ROOT_USER_ACTION": "ignore"} | env
     result = subprocess.run(command + arguments, env=env, check=False)
     if result.returncode != 0:
         raise BuildError(f"pip failed: {' '.join(command + arguments)}")
@@ -240,8 +250,9 @@ def check_dependency_closure(target: Path, pins: Pins) -> None:
         raise BuildError("dependency pins are off:\n  " + "\n  ".join(problems))
 
 
-def _applies(requirement: object, extras: set[str]) -> bool:
-    marker = requirement.marker  # type: ignore[attr-defined]
+def _applies(requirement: Requirement, extras: set[str]) -> bool:
+    """Whether a dependency's requirement holds on some supported Python."""
+    marker = requirement.marker
     if marker is None:
         return True
     return any(
@@ -257,8 +268,7 @@ def check_pure_python(target: Path) -> None:
         str(path.relative_to(target))
         for path in target.rglob("*")
         if path.name.endswith(_EXTENSION_SUFFIXES)
-        or ".cpython-" in path.name
-        and path.suffix != ".pyc"
+        or (".cpython-" in path.name and path.suffix != ".pyc")
     )
     if compiled:
         raise BuildError(
@@ -302,13 +312,11 @@ def _walk(root: Path) -> Iterable[Path]:
 
 
 def _is_skipped(name: str, *, allow_tests: bool) -> bool:
-    parts = name.split("/")
-    skipped_directories = (
-        _SKIPPED_DIRECTORIES[:1] if allow_tests else _SKIPPED_DIRECTORIES
-    )
-    if any(part in skipped_directories for part in parts[:-1]):
+    *folders, base = name.split("/")
+    skipped = {_CACHE_DIRECTORY} | (set() if allow_tests else set(_TEST_DIRECTORIES))
+    if skipped.intersection(folders):
         return True
-    return parts[-1] in _SKIPPED_NAMES or parts[-1].endswith(_SKIPPED_SUFFIXES)
+    return base in _SKIPPED_NAMES or base.endswith(_SKIPPED_SUFFIXES)
 
 
 def add_bytecode(files: dict[str, bytes], names: Iterable[str]) -> None:

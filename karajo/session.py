@@ -22,8 +22,9 @@ SESSION_LIFETIME = 24 * 60 * 60
 # bytes of a password; bcrypt 5 raises on longer ones instead of cutting.
 MAX_PASSWORD_BYTES = bcrypt_pure.MAX_KEY_BYTES
 # Pure-Python checks take seconds of CPU each: a burst of sign-ins waits its
-# turn here instead of starting one child process per request.
-_PURE_CHECKS = trio.CapacityLimiter(2)
+# turn here instead of starting one child process per request, and half the
+# cores stay free for the server and the jobs.
+_PURE_CHECKS = trio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
 
 
 async def check_password(password: str, hashed: str) -> bool:
@@ -158,7 +159,7 @@ class LoginThrottle:
 
     def wait_left(self, address: str) -> float:
         """Seconds this address must still wait; 0 when it may try."""
-        failures, not_before = self._failures.get(address, (0, 0.0))
+        _, not_before = self._failures.get(address, (0, 0.0))
         return max(0.0, not_before - time.monotonic())
 
     def failed(self, address: str) -> None:
