@@ -25,7 +25,7 @@ from karajo.duration import SECOND, format_duration
 from karajo.csrf import session_may_act
 from karajo.errors import SignatureError
 from karajo.job import JobBusyError, JobPausedError, StartRequest
-from karajo.log_store import read_log_content
+from karajo.log_store import parse_counter, read_log_content
 from karajo.metrics import metrics_view
 from karajo.session import (
     COOKIE_NAME,
@@ -278,7 +278,7 @@ class _Routes:
 
     def _log_of(self, job: Job) -> Response:
         text = request.args.get("counter", "")
-        if not text.isdigit():
+        if parse_counter(text) is None:
             return error_response(
                 400, "ERR_INVALID_COUNTER", f"counter {text!r} is not a number"
             )

@@ -10,6 +10,7 @@ and `--help` stay quick from a zipapp.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from datetime import UTC, datetime
@@ -159,10 +160,32 @@ def serve(config_file: str, *, verbose: bool = False) -> int:
 
     try:
         run(Server(env))
-    except OSError as error:
-        log.error("cannot start: %s", error)
+    except BaseException as error:
+        reason = _start_failure(error, env.karajo.listen_address)
+        if reason is None:
+            raise
+        log.error("cannot start: %s", reason)
         return EXIT_FAILURE
     return 0
+
+
+def _start_failure(error: BaseException, listen_address: str) -> str | None:
+    """The one-line reason when the server could not start, else None."""
+    from karajo.errors import StartError
+
+    if isinstance(error, BaseExceptionGroup):
+        found, _ = error.split((StartError, OSError))
+        while isinstance(found, BaseExceptionGroup):
+            found = found.exceptions[0]
+        error = found if found is not None else error
+    if isinstance(error, StartError):
+        return str(error)
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+        return f"cannot listen on {listen_address}: another program is using it"
+    if isinstance(error, OSError):
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return None
 
 
 def run(server) -> None:  # noqa: ANN001 - a karajo.server.Server

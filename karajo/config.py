@@ -581,7 +581,7 @@ def _random_secret() -> str:
 
 def _split_listen_address(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError(f"{address!r} is not HOST:PORT, like 127.0.0.1:31937")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)

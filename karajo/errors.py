@@ -36,6 +36,10 @@ class SignatureError(KarajoError):
     """A request's signature is missing, malformed or does not match."""
 
 
+class StartError(KarajoError):
+    """The server cannot start; the message says why and what to do."""
+
+
 class JobError(KarajoError):
     """A run failed for a reason that belongs in its log."""
 

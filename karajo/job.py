@@ -210,16 +210,19 @@ class Job:
 
     async def _next_request(self) -> StartRequest | None:
         """The next start request or timer tick; None when woken to re-plan."""
+        # Planning starts here, so a wake-up from before is already heeded.
+        self._is_woken = False
         self.next_run = self.compute_next_run(self.clock())
         self.on_change(self)
-        request = StartRequest(trigger="timer")
+        request = None
         with trio.move_on_at(self._deadline()) as self._wait_scope:
             request = await self._queue_receive.receive()
         self._wait_scope = None
+        if request is not None:
+            return request
         if self._is_woken:
-            self._is_woken = False
             return None
-        return request
+        return StartRequest(trigger="timer")
 
     def _wake(self) -> None:
         self._is_woken = True
@@ -241,6 +244,10 @@ class Job:
             logger.warning(
                 "%s %s: a queued run is dropped: karajo is stopping", self.kind, self.id
             )
+
+    def keep_accepting(self) -> None:
+        """Undo `stop_accepting` while the job's task has not ended yet."""
+        self._is_stopping = False
 
     def reconfigure(self, config: JobBaseConfig) -> None:
         """Take new settings from a reload; timers are planned anew."""

@@ -35,9 +35,6 @@ COMMAND_PATH = (
 READ_SIZE = 1024 * 1024
 # How long a command's processes get between SIGTERM and SIGKILL.
 TERMINATE_GRACE = 5.0
-# Output still arriving after the command's group ended comes from a process
-# that left the group (setsid); stop reading after this long.
-DRAIN_GRACE = 2.0
 # Request headers that could carry a browser session into a command.
 _PRIVATE_HEADERS = frozenset({"cookie", "authorization"})
 
@@ -59,6 +56,10 @@ class ExecJob(Job):
     def recover(self) -> None:
         super().recover()
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Webhook data of runs a crash cut short: it may hold secrets.
+        for pattern in (f"{self.id}.*.body", f"{self.id}.*.headers"):
+            for path in self.run_dir.glob(pattern):
+                path.unlink(missing_ok=True)
         ended = process_group.end_recorded(self.group_file)
         if ended:
             logger.warning(
@@ -128,10 +129,13 @@ class ExecJob(Job):
         group = process_group.Group(process.pid)
         group.record(self.group_file, run_log.counter)
         try:
-            return await self._follow(process, group, output, run_log)
-        finally:
+            return await self._follow(process, output, run_log)
+        except BaseException:
             with trio.CancelScope(shield=True):
                 await self._end_group(group, process, run_log, "the run was stopped")
+            raise
+        finally:
+            with trio.CancelScope(shield=True):
                 # Reap the shell even when the group emptied before it was
                 # polled, so no zombie is left behind.
                 with trio.move_on_after(TERMINATE_GRACE):
@@ -140,19 +144,15 @@ class ExecJob(Job):
                 self.group_file.unlink(missing_ok=True)
 
     async def _follow(
-        self,
-        process: trio.Process,
-        group: process_group.Group,
-        output: trio.lowlevel.FdStream,
-        run_log: RunLog,
+        self, process: trio.Process, output: trio.lowlevel.FdStream, run_log: RunLog
     ) -> int:
+        # As in the original, a command lasts until every process writing to
+        # its log has ended; a process started in the background with its
+        # output redirected (a daemon, `nohup cmd >/dev/null 2>&1 &`) is left
+        # running.  Cancel, timeout and shutdown end the whole group.
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_copy_output, output, run_log)
             returncode = await process.wait()
-            await self._end_group(
-                group, process, run_log, "the command left them running"
-            )
-            nursery.cancel_scope.deadline = trio.current_time() + DRAIN_GRACE
         return returncode
 
     async def _end_group(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,17 @@ STATUS_FAILED = "failed"
 API_LOG_LIMIT = 8 * 1024 * 1024
 _API_LOG_HEAD = 64 * 1024
 _STAMP_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+
+# Counters are whole numbers of at most 18 digits: they fit the original's
+# int64, and a name holding more is not one of karajo's.
+_COUNTER = re.compile(r"[0-9]{1,18}")
+KNOWN_STATUSES = frozenset({"running", "success", "failed", "canceled", "paused"})
+
+
+def parse_counter(text: str) -> int | None:
+    """A run counter from a file name or a query, or None when it is not one."""
+    return int(text) if _COUNTER.fullmatch(text) else None
 
 
 @dataclass
@@ -168,9 +180,21 @@ class JobLogDir:
     def _parse_name(self, name: str) -> LogEntry | None:
         path = self.directory / name
         fields = name.split(".")
-        if len(fields) == 3 and fields[1].isdigit() and fields[2]:
-            return LogEntry(self.job_id, int(fields[1]), fields[2], path)
-        if path.is_file():
+        counter = parse_counter(fields[1]) if len(fields) == 3 else None
+        if counter is not None:
+            # Only karajo's own regular files count: a symbolic link or a
+            # name of another job or status is left alone and not served.
+            is_ours = fields[0] == self.job_id and fields[2] in KNOWN_STATUSES
+            if is_ours and not path.is_symlink() and path.is_file():
+                return LogEntry(self.job_id, counter, fields[2], path)
+            logger.warning(
+                "%s %s: ignoring %s in its log directory: not a log karajo wrote",
+                self.kind,
+                self.job_id,
+                path,
+            )
+            return None
+        if path.is_file() and not path.is_symlink():
             logger.warning(
                 "%s %s: removing %s: a log name needs an ID, a counter and a status",
                 self.kind,

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from karajo.assets import Assets, package_www
 from karajo.csrf import csrf_token, session_token
 from karajo.events import EventHub, LogFollower, SessionInfo, has_run_log
+from karajo.log_store import parse_counter
 from karajo.web import current_user, error_response, needs_sign_in
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class _Pages:
                 f"no {kind} has the id {request.args.get('id', '')!r}",
             )
         counter = request.args.get("counter", "")
-        if not counter.isdigit():
+        if parse_counter(counter) is None:
             return error_response(
                 400, "ERR_INVALID_COUNTER", f"counter {counter!r} is not a number"
             )

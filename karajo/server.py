@@ -17,11 +17,16 @@ from hypercorn.trio import serve as serve_http
 
 from karajo.api import environment_json
 from karajo.client import loopback_url
-from karajo.config import Environment, listen_host_port, load_environment
+from karajo.config import (
+    Environment,
+    JobBaseConfig,
+    listen_host_port,
+    load_environment,
+)
 from karajo.duration import SECOND, format_duration
 from karajo.errors import ConfigErrors
-from karajo.files import write_private_file
-from karajo.job import Clock, FinishedRun, wall_clock
+from karajo.files import InstanceLock, write_private_file
+from karajo.job import Clock, FinishedRun, Job, wall_clock
 from karajo.job_exec import ExecJob
 from karajo.job_http import HttpJob
 from karajo.notifier import Notifier
@@ -52,6 +57,9 @@ class Server:
             job.config.path: job for job in self.jobs.values() if job.config.path
         }
         self.sessions = SessionStore()
+        # Jobs a reload removed, until their task ends, by (kind, id).
+        self._retiring: dict[tuple[str, str], Job] = {}
+        self._lock = InstanceLock(env.base / "var" / "run" / "karajo" / "karajo.pid")
         # Called by stop(), e.g. to end the pages' event streams at once
         # instead of letting the web server wait for them.
         self.on_stop: list[Callable[[], None]] = []
@@ -70,6 +78,7 @@ class Server:
     def prepare(self) -> None:
         """Create the directory tree and recover every job's state from disk."""
         base = self.env.base
+        self._lock.acquire()
         for part in ("job", "job_http"):
             for top in ("lib", "log", "run"):
                 (base / "var" / top / "karajo" / part).mkdir(
@@ -89,6 +98,12 @@ class Server:
     ) -> None:
         """Run every job and the web server until `stop` is called."""
         self.prepare()
+        try:
+            await self._serve_prepared(task_status)
+        finally:
+            self._lock.release()
+
+    async def _serve_prepared(self, task_status: trio.TaskStatus[list[str]]) -> None:
         if self.env.karajo.is_secret_generated:
             self._announce_generated_secret()
         self._limiter = trio.Semaphore(self.env.karajo.max_job_running)
@@ -99,9 +114,9 @@ class Server:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self.notifier.run, finished_receive)
+            binds = await nursery.start(self._serve_http)
             for job in self.jobs.values():
                 self._start_job(job)
-            binds = await nursery.start(self._serve_http)
             # HTTP jobs start once the port is known: a `/...` URL needs it.
             self._self_url = loopback_url(binds[0])
             for http_job in self.http_jobs.values():
@@ -195,12 +210,17 @@ class Server:
         )
         return True
 
-    def _apply_jobs(self, current: dict, configs: dict, job_class: type) -> dict:  # type: ignore[type-arg]
-        updated = {}
+    def _apply_jobs(
+        self,
+        current: dict[str, Job],
+        configs: dict[str, JobBaseConfig],
+        job_class: type[ExecJob] | type[HttpJob],
+    ) -> dict[str, Job]:
+        updated: dict[str, Job] = {}
         for config in configs.values():
-            job = current.get(config.id)
+            job = current.get(config.id) or self._revive(job_class.kind, config.id)
             if job is None:
-                job = job_class(config, self.env, self.clock)
+                job = job_class(config, self.env, self.clock)  # type: ignore[arg-type]
                 job.recover()
                 self._announce_added(job)
                 self._start_job(job)
@@ -211,10 +231,26 @@ class Server:
             updated[config.id] = job
         for job_id, job in current.items():
             if job_id not in updated:
-                logger.info("%s %s: removed by reload; it stops after its current run",
-                            job.kind, job_id)
+                logger.info(
+                    "%s %s: removed by reload; it stops after its current run",
+                    job.kind,
+                    job_id,
+                )
                 job.stop_accepting()
+                self._retiring[(job.kind, job_id)] = job
         return updated
+
+    def _revive(self, kind: str, job_id: str) -> Job | None:
+        """A job removed by an earlier reload whose task still runs, if any.
+
+        Its run may still be going: a new job in its place would take that
+        run for one a crash left behind and end it.
+        """
+        job = self._retiring.pop((kind, job_id), None)
+        if job is None or job.stopped.is_set():
+            return None
+        job.keep_accepting()
+        return job
 
     def _announce_added(self, job: ExecJob | HttpJob) -> None:
         logger.info("%s %s: added by reload", job.kind, job.id)

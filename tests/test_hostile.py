@@ -225,3 +225,18 @@ async def test_generated_secret_goes_to_a_private_file_not_the_log(
     assert path.stat().st_mode & 0o777 == 0o600
     assert secret not in caplog.text
     assert str(path) in caplog.text
+
+
+@pytest.mark.parametrize("counter", ["%C2%B2", "%D9%A3", "1%00"])
+async def test_unicode_digit_counter_is_400_not_500(tree, start_server, counter):
+    tree.write_main(JOB)
+    running = await start_server()
+
+    response = await running.client.get(
+        f"/karajo/api/job_exec/log?id=hook&counter={counter}"
+    )
+
+    assert (response.status_code, response.json()["name"]) == (
+        400,
+        "ERR_INVALID_COUNTER",
+    )

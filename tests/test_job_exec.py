@@ -126,14 +126,28 @@ async def test_cancel_ends_tree_with_background_grandchild(tree, nursery):
     assert "??? CANCELED (canceled by request)" in text
 
 
-async def test_background_process_left_by_command_is_ended(tree, nursery):
+async def test_background_process_writing_output_is_part_of_the_run(tree, nursery):
     run, text = await run_and_read(
-        tree, nursery, '[job "j"]\ncommand = "sleep 7777 & echo bye"\n'
+        tree, nursery, '[job "j"]\ncommand = "(sleep 0.5; echo late) & echo early"\n'
     )
 
     assert run.status == "success"
-    assert "ended the command's remaining processes with SIGTERM" in text
-    assert not any("sleep 7777" in _cmdline(pid) for pid in _all_pids())
+    assert text.index("\nearly\n") < text.index("\nlate\n") < text.index("=== DONE")
+
+
+async def test_daemon_with_redirected_output_is_left_running(tree, nursery):
+    run, text = await run_and_read(
+        tree,
+        nursery,
+        '[job "j"]\ncommand = "nohup sleep 7777 >/dev/null 2>&1 & echo started"\n',
+    )
+
+    daemons = [pid for pid in _all_pids() if "sleep 7777" in _cmdline(pid)]
+    for pid in daemons:
+        os.kill(pid, 9)
+    assert run.status == "success"
+    assert len(daemons) == 1
+    assert "ended the command's remaining processes" not in text
 
 
 async def test_sigterm_ignoring_command_gets_sigkill(tree, nursery):

@@ -115,3 +115,20 @@ def test_big_log_is_cut_in_the_middle_for_the_api(tmp_path):
     assert content.startswith(b"a" * 1000)
     assert content.endswith(b"b" * 1000)
     assert b"bytes left out; the whole log is" in content
+
+
+def test_scan_ignores_other_names_symlinks_and_huge_counters(tmp_path):
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    (directory / "demo.6.success").write_text("mine\n")
+    (directory / "other.9.success").write_text("another job's\n")
+    (directory / "demo.7.weird").write_text("unknown status\n")
+    (directory / ("demo." + "9" * 25 + ".success")).write_text("huge\n")
+    (directory / "demo.8.success").symlink_to("/etc/passwd")
+
+    log_dir = JobLogDir(directory, "job", "demo", 1)
+    log_dir.scan()
+
+    assert [entry.name for entry in log_dir.entries] == ["demo.6.success"]
+    assert (directory / "other.9.success").exists()
+    assert (directory / "demo.8.success").is_symlink()
