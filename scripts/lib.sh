@@ -8,8 +8,11 @@ ensure_venv() {
         echo "karajo needs Python 3.11 or newer as $python (set PYTHON=/path/to/python3)" >&2
         exit 1
     fi
-    local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras:-run}"
-    if [ -f "$stamp" ]; then
+    local version
+    version=$(sha256sum pyproject.toml | cut -c1-16)
+    local stamp=".venv/.installed-$version-${extras:-run}"
+    # The test extras include everything the example's run needs.
+    if [ -f "$stamp" ] || [ -f ".venv/.installed-$version-test" ]; then
         return
     fi
     if [ ! -x .venv/bin/python ]; then
@@ -22,6 +25,6 @@ ensure_venv() {
     fi
     echo "installing karajo and its dependencies into .venv" >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
-    rm -f .venv/.installed-*
+    find .venv -maxdepth 1 -name '.installed-*' ! -name ".installed-$version-*" -delete
     touch "$stamp"
 }
