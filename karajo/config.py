@@ -93,6 +93,8 @@ class JobBaseConfig:
     header_sign: str = DEFAULT_HEADER_SIGN
     # Where the section was read, for messages; empty for jobs made in code.
     source: str = ""
+    # The line of each key, so that a message points at it.
+    key_lines: dict[str, int] = field(default_factory=dict, repr=False)
     # Filled by validate().
     id: str = ""
     parsed_schedule: Schedule | None = None
@@ -340,7 +342,7 @@ class _Reader:
                 )
 
     def _named(self, section: ini.Section) -> str | None:
-        if section.subsection is None or not section.subsection.strip():
+        if section.subsection is None:
             self.error(
                 section,
                 f'[{section.name}] needs a name: [{section.name} "NAME"]',
@@ -390,6 +392,7 @@ class _Reader:
                     f'unknown key {entry.key!r} in [{section.name} "{job.name}"] ignored',
                 )
                 continue
+            job.key_lines[entry.key] = entry.line
             try:
                 setter(job, entry.value)
             except ValueError as error:
@@ -467,7 +470,7 @@ def _parse_positive_int(value: str) -> int:
 
 def _parse_size(value: str) -> int:
     """A byte count with an optional K, M or G suffix (powers of 1024)."""
-    text = value.strip().upper().removesuffix("B")
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
     scale = 1
     if text[-1:] in ("K", "M", "G"):
         scale = 1024 ** ("KMG".index(text[-1]) + 1)
@@ -721,25 +724,29 @@ def _validate_jobs(env: Environment, errors: list[ConfigError]) -> None:
         other = seen_ids.setdefault((kind, job.id), job.name)
         if other != job.name:
             problems.append(
-                f'its ID "{job.id}" is the same as that of job "{other}"; rename one'
+                (
+                    "",
+                    f'its ID "{job.id}" is the same as that of job "{other}"; rename one',
+                )
             )
-        errors.extend(_located(job, kind, problem) for problem in problems)
+        errors.extend(_located(job, kind, key, problem) for key, problem in problems)
 
 
-def _located(job: JobBaseConfig, kind: str, problem: str) -> ConfigError:
+def _located(job: JobBaseConfig, kind: str, key: str, problem: str) -> ConfigError:
+    """The error at the line of `key`, or of the section when no key is meant."""
     section = "job" if kind == "job" else "job.http"
     file, _, line = job.source.rpartition(":")
     message = f'[{section} "{job.name}"] {problem}'
     if not file:
         return ConfigError(message)
-    return ConfigError(message, file=file, line=int(line))
+    return ConfigError(message, file=file, line=job.key_lines.get(key, int(line)))
 
 
-def _validate_common(env: Environment, job: JobBaseConfig) -> list[str]:
-    problems: list[str] = []
+def _validate_common(env: Environment, job: JobBaseConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     job.id = make_job_id(job.name)
     if job.log_retention < 1:
-        problems.append("log_retention must be 1 or more")
+        problems.append(("log_retention", "log_retention must be 1 or more"))
     if not job.secret:
         job.secret = env.karajo.secret
     job.header_sign = job.header_sign or DEFAULT_HEADER_SIGN
@@ -748,9 +755,10 @@ def _validate_common(env: Environment, job: JobBaseConfig) -> list[str]:
         try:
             job.parsed_schedule = parse_schedule(job.schedule, job.timezone or "UTC")
         except ScheduleError as error:
-            problems.append(f"schedule: {error}")
+            key = "timezone" if "time zone" in str(error) else "schedule"
+            problems.append((key, f"{key}: {error}"))
     elif job.interval < 0:
-        problems.append("interval must not be negative")
+        problems.append(("interval", "interval must not be negative"))
     elif 0 < job.interval < MINIMUM_INTERVAL:
         env.warnings.append(
             f"{job.source or job.name}: interval of {job.interval // SECOND}s raised to the minimum, 1m"
@@ -758,51 +766,70 @@ def _validate_common(env: Environment, job: JobBaseConfig) -> list[str]:
         job.interval = MINIMUM_INTERVAL
     for notif in job.notif_on_success + job.notif_on_failed:
         if notif not in env.notifs:
-            problems.append(f'notification "{notif}" has no [notif "{notif}"] section')
+            key = (
+                "notif_on_success"
+                if notif in job.notif_on_success
+                else "notif_on_failed"
+            )
+            problems.append(
+                (key, f'notification "{notif}" has no [notif "{notif}"] section')
+            )
     return problems
 
 
 def _validate_exec(
     env: Environment, job: JobConfig, seen_paths: dict[str, str]
-) -> list[str]:
-    problems: list[str] = []
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     if not job.commands and job.call is None:
-        problems.append("has no command; add at least one `command =` line")
+        problems.append(("", "has no command; add at least one `command =` line"))
     if job.auth_kind and not is_known_auth_kind(job.auth_kind):
         env.warnings.append(
             f"{job.source or job.name}: unknown auth_kind {job.auth_kind!r}, using hmac-sha256"
         )
     job.auth_kind = normalize_auth_kind(job.auth_kind)
     if job.timeout < 0:
-        problems.append("timeout must not be negative")
+        problems.append(("timeout", "timeout must not be negative"))
     if job.path:
         job.path = "/" + job.path.lstrip("/")
         other = seen_paths.setdefault(job.path, job.name)
         if other != job.name:
-            problems.append(f'path "{job.path}" is already used by job "{other}"')
+            problems.append(
+                ("path", f'path "{job.path}" is already used by job "{other}"')
+            )
     return problems
 
 
-def _validate_http(job: JobHttpConfig) -> list[str]:
-    problems: list[str] = []
+def _validate_http(job: JobHttpConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     job.http_method = (job.http_method or "GET").upper()
     if job.http_method not in HTTP_METHODS:
+        methods = ", ".join(HTTP_METHODS)
         problems.append(
-            f"http_method {job.http_method!r} is not one of {', '.join(HTTP_METHODS)}"
+            ("http_method", f"http_method {job.http_method!r} is not one of {methods}")
         )
     job.http_request_type = (job.http_request_type or "query").lower()
     if job.http_request_type not in HTTP_REQUEST_TYPES:
+        types = ", ".join(HTTP_REQUEST_TYPES)
         problems.append(
-            f"http_request_type {job.http_request_type!r} is not one of {', '.join(HTTP_REQUEST_TYPES)}"
+            (
+                "http_request_type",
+                f"http_request_type {job.http_request_type!r} is not one of {types}",
+            )
         )
     if not job.http_url:
-        problems.append("http_url is required")
+        problems.append(("", "http_url is required"))
     elif not job.http_url.startswith(("/", "http://", "https://")):
         problems.append(
-            f"http_url {job.http_url!r} must start with /, http:// or https://"
+            (
+                "http_url",
+                f"http_url {job.http_url!r} must start with /, http:// or https://",
+            )
         )
     for header in job.http_headers:
         name, sep, _ = header.partition(":")
         if not sep or not name.strip():
-            problems.append(f"http_header {header!r} is not `Name: value`")
+            problems.append(
+                ("http_header", f"http_header {header!r} is not `Name: value`")
+            )
     return problems

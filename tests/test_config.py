@@ -192,7 +192,7 @@ def test_user_conf_loads_bcrypt_hashes(tree):
             '[job "x"]\ncommand = a\ninterval = soon\n',
             ":9: interval: invalid duration 'soon'",
         ),
-        ('[job "x"]\ncommand = a\nschedule = daily@25:00\n', ':7: [job "x"] schedule:'),
+        ('[job "x"]\ncommand = a\nschedule = daily@25:00\n', ':9: [job "x"] schedule:'),
         (
             '[job "x"]\ncommand = a\nschedule = daily\ntimezone = Mars/Base\n',
             "unknown time zone",
@@ -296,3 +296,16 @@ def test_environment_built_in_code_validates():
 
     assert env.jobs["code job"].id == "code_job"
     assert env.jobs["code job"].secret == "s"
+
+
+def test_empty_job_name_gets_id_underscore(tree):
+    tree.write_main('[job ""]\ncommand = true\n')
+
+    assert tree.load().jobs[""].id == "_"
+
+
+@pytest.mark.parametrize("size", ["2M", "2MiB", "2MB", "2048K", "2048KiB"])
+def test_max_body_size_units(tree, size):
+    tree.write_main(karajo=f"max_body_size = {size}\n")
+
+    assert tree.load().karajo.max_body_size == 2 * 1024 * 1024
