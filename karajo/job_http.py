@@ -90,6 +90,23 @@ class HttpJob(Job):
     def is_self_target(self) -> bool:
         return self.config.http_url.startswith("/")
 
+    def _keep_headers_home(self, first: httpx.Request):  # noqa: ANN202 - an httpx hook
+        """A hook that drops the signature and extra headers on a redirect
+        to another origin: they were meant for the configured server only."""
+        home = (first.url.scheme, first.url.host, first.url.port)
+        private = {self.config.header_sign.lower(), "authorization", "cookie"}
+        private |= {
+            header.partition(":")[0].strip().lower()
+            for header in self.config.http_headers
+        }
+
+        async def hook(outgoing: httpx.Request) -> None:
+            if (outgoing.url.scheme, outgoing.url.host, outgoing.url.port) != home:
+                for name in private:
+                    outgoing.headers.pop(name, None)
+
+        return hook
+
     async def execute(self, run_log: RunLog, request: StartRequest) -> None:
         run_log.line("=== BEGIN")
         epoch = int(self.clock().timestamp())
@@ -103,6 +120,7 @@ class HttpJob(Job):
         )
         async with _closing(client):
             outgoing = self.build_request(client, epoch)
+            client.event_hooks["request"].append(self._keep_headers_home(outgoing))
             _log_request(run_log, outgoing, self.masked_names)
             try:
                 status, reason = await self._send_within_timeout(

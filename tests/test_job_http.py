@@ -348,3 +348,24 @@ async def test_environment_lists_http_jobs_without_secrets(tree, start_server):
     }
     assert job["id"] == "ping" and job["header_sign"] == "X-Karajo-Sign"
     assert "s3cret" not in response.text and "k3y" not in response.text
+
+
+async def test_redirect_to_other_origin_drops_signature_and_extra_headers(
+    nursery, run_http_job
+):
+    elsewhere = await serve_target(nursery, Target())
+    home = await serve_target(
+        nursery, Target(status=302, headers=[("Location", elsewhere.url + "/landing")])
+    )
+
+    run, text = await run_http_job(
+        http_section(home.url + "/start", "http_header = X-Api-Token: t0ken\n")
+    )
+
+    assert run.status == "success"
+    assert "x-karajo-sign" in home.received[0].headers
+    assert home.received[0].headers["x-api-token"] == "t0ken"
+    [arrived] = elsewhere.received
+    assert "x-karajo-sign" not in arrived.headers
+    assert "x-api-token" not in arrived.headers
+    assert "--- redirected: 302 Found to " in text
