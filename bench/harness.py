@@ -203,6 +203,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def wait_quiet(pid: int, limit: float = 0.05, timeout: float = 120) -> float:
+    """Wait until a process uses under `limit` of a core; return the seconds.
+
+    adnanh/webhook answers before it runs the command, so after a load it
+    goes on starting the commands it queued; the next measurement waits.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < limit * 0.5:
+            break
+    return time.monotonic() - started
+
+
 def rss_bytes(pid: int) -> int:
     fields = Path(f"/proc/{pid}/statm").read_text().split()
     return int(fields[1]) * PAGE_SIZE

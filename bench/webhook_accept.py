@@ -39,6 +39,7 @@ from bench.harness import (
     log,
     print_table,
     sign,
+    wait_quiet,
     webhook_server,
 )
 
@@ -119,6 +120,8 @@ class Load:
     socket_errors: int
     server_cpu: float  # share of one core
     generator_cpu: float  # share of one core
+    # After the load: how long the server went on working (queued commands).
+    drain_seconds: float = 0.0
 
     @property
     def all_correct(self) -> bool:
@@ -262,15 +265,18 @@ def measure(rounds: int, seconds: float) -> dict[str, list[Load]]:
             # A short warm-up for each, not counted.
             for _, server, script in servers:
                 run_wrk(server.url, script, 1, server.pid)
+                wait_quiet(server.pid)
             for round_number in range(rounds):
                 for name, server, script in servers:
-                    time.sleep(1)  # let the runs still queued finish
                     load = run_wrk(server.url, script, seconds, server.pid)
+                    # Let the runs still queued finish before the next load.
+                    load.drain_seconds = wait_quiet(server.pid)
                     log(
                         f"webhook accept round {round_number + 1} {name}: "
                         f"{load.rps:.0f} req/s p50 {load.p50_ms:.2f} ms "
                         f"p99 {load.p99_ms:.2f} ms bad {load.bad} "
-                        f"server cpu {load.server_cpu:.0%} wrk cpu {load.generator_cpu:.0%}"
+                        f"server cpu {load.server_cpu:.0%} wrk cpu "
+                        f"{load.generator_cpu:.0%}; busy {load.drain_seconds:.1f}s after"
                     )
                     results[name].append(load)
     return results
@@ -295,6 +301,15 @@ def rows(results: dict[str, list[Load]]) -> list[Row]:
             )
         ),
         _cpu_note(results),
+        (
+            "webhook accept: after each load, seconds until the server was idle "
+            "again (adnanh/webhook answers before it runs the command, then "
+            "works through the commands it queued): "
+            + ", ".join(
+                f"{name} {Figure([x.drain_seconds for x in loads], ' s', 1).text()}"
+                for name, loads in results.items()
+            )
+        ),
     ]
     return [
         Row(
