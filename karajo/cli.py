@@ -127,7 +127,8 @@ def check(config_file: str) -> int:
         print(f'\n[job.http "{http_job.name}"] id {http_job.id}')
         _print_timer(http_job, now)
         print(
-            f"  request:  {http_job.http_method} {http_job.http_url} ({http_job.http_request_type})"
+            f"  request:  {http_job.http_method} {http_job.http_url} "
+            f"({http_job.http_request_type})"
         )
     return 0
 

@@ -437,7 +437,8 @@ class _Reader:
                 where = entry or section
                 self.error(
                     where,
-                    f'user "{name}": password must be a bcrypt hash starting with $2a$, $2b$ or $2y$',
+                    f'user "{name}": password must be a bcrypt hash starting '
+                    "with $2a$, $2b$ or $2y$",
                     section.file,
                 )
                 continue
@@ -761,7 +762,8 @@ def _validate_common(env: Environment, job: JobBaseConfig) -> list[tuple[str, st
         problems.append(("interval", "interval must not be negative"))
     elif 0 < job.interval < MINIMUM_INTERVAL:
         env.warnings.append(
-            f"{job.source or job.name}: interval of {job.interval // SECOND}s raised to the minimum, 1m"
+            f"{job.source or job.name}: interval of {job.interval // SECOND}s "
+            "raised to the minimum, 1m"
         )
         job.interval = MINIMUM_INTERVAL
     for notif in job.notif_on_success + job.notif_on_failed:

@@ -438,7 +438,8 @@ class Job:
             finished.send_nowait(run)
         except trio.WouldBlock:
             logger.warning(
-                "%s %s run %d: the finished-runs queue is full; its notifications (%s) are dropped",
+                "%s %s run %d: the finished-runs queue is full; "
+                "its notifications (%s) are dropped",
                 self.kind,
                 self.id,
                 entry.counter,

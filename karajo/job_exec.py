@@ -63,7 +63,8 @@ class ExecJob(Job):
         ended = process_group.end_recorded(self.group_file)
         if ended:
             logger.warning(
-                "job %s: ended %d process(es) left running by a run that karajo's stop interrupted",
+                "job %s: ended %d process(es) left running by a run "
+                "that karajo's stop interrupted",
                 self.id,
                 ended,
             )
