@@ -13,8 +13,6 @@ redirect.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import re
 import statistics
 import subprocess
@@ -25,7 +23,10 @@ from pathlib import Path
 
 import httpx
 
-SECRET = "bench"
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import karajo_server, sign
 
 
 def command_for(size: int) -> str:
@@ -33,40 +34,9 @@ def command_for(size: int) -> str:
     return f"yes \"$(printf '%0999d' 0)\" | head -c {size}"
 
 
-def write_config(base: Path, size: int) -> Path:
-    etc = base / "etc" / "karajo"
-    etc.mkdir(parents=True)
-    config = etc / "karajo.conf"
+def big_job(size: int) -> str:
     quoted = command_for(size).replace('"', '\\"')
-    config.write_text(
-        f"""[karajo]
-listen_address = 127.0.0.1:0
-dir_base = {base}
-secret = {SECRET}
-
-[job "big"]
-path = /big
-log_retention = 1
-command = "{quoted}"
-"""
-    )
-    return config
-
-
-def start_server(
-    config: Path, stderr_path: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    stderr = open(stderr_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "karajo", "-config", str(config)], stderr=stderr
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        match = re.search(r"serving on (http://\S+?)(,| with)", stderr_path.read_text())
-        if match:
-            return process, match.group(1)
-        time.sleep(0.05)
-    raise SystemExit(f"karajo did not start: {stderr_path.read_text()}")
+    return f'[job "big"]\npath = /big\nlog_retention = 1\ncommand = "{quoted}"\n'
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -76,7 +46,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def run_through_karajo(url: str, log_dir: Path, counter: int) -> float:
-    signature = hmac.new(SECRET.encode(), b"", hashlib.sha256).hexdigest()
+    signature = sign(b"")
     started = time.monotonic()
     response = httpx.post(
         f"{url}/karajo/api/job_exec/run/big", headers={"X-Karajo-Sign": signature}
@@ -107,19 +77,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="karajo-bench-") as scratch:
         base = Path(scratch)
-        config = write_config(base, size)
-        process, url = start_server(config, base / "server.stderr")
-        idle_rss = peak_rss_mib(process.pid)
-        log_dir = base / "var" / "log" / "karajo" / "job" / "big"
         karajo_times, plain_times = [], []
-        try:
+        with karajo_server(base, big_job(size)) as server:
+            idle_rss = peak_rss_mib(server.pid)
+            log_dir = base / "var" / "log" / "karajo" / "job" / "big"
             for counter in range(1, args.runs + 1):
                 plain_times.append(run_plain(size, base / "plain.out"))
-                karajo_times.append(run_through_karajo(url, log_dir, counter))
-            peak = peak_rss_mib(process.pid)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+                karajo_times.append(run_through_karajo(server.url, log_dir, counter))
+            peak = peak_rss_mib(server.pid)
 
     karajo_median = statistics.median(karajo_times)
     plain_median = statistics.median(plain_times)

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
-import hmac
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,44 +24,21 @@ from pathlib import Path
 import httpx
 import trio
 
-SECRET = "load-secret"
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import karajo_server, sign
+
 JOBS = 100
 MAX_BODY = 64 * 1024
 
 
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def write_config(base: Path) -> Path:
-    etc = base / "etc" / "karajo"
-    etc.mkdir(parents=True)
-    jobs = "".join(
-        f'[job "hook {index}"]\npath = /hook{index}\nlog_retention = 100000\ncommand = true\n'
+def hook_jobs() -> str:
+    return "".join(
+        f'[job "hook {index}"]\npath = /hook{index}\nlog_retention = 100000\n'
+        "command = true\n"
         for index in range(JOBS)
     )
-    config = etc / "karajo.conf"
-    config.write_text(
-        f"[karajo]\nlisten_address = 127.0.0.1:0\ndir_base = {base}\nsecret = {SECRET}\n"
-        f"max_job_running = 8\nmax_body_size = {MAX_BODY}\n\n{jobs}"
-    )
-    return config
-
-
-def start_server(
-    config: Path, stderr_path: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "karajo", "-config", str(config)], stderr=stderr
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        match = re.search(r"serving on (http://\S+?)(,| with)", stderr_path.read_text())
-        if match:
-            return process, match.group(1)
-        time.sleep(0.05)
-    raise SystemExit(f"karajo did not start: {stderr_path.read_text()}")
 
 
 def usage(pid: int) -> tuple[float, int]:
@@ -221,9 +195,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="karajo-load-") as scratch:
         base = Path(scratch)
-        process, url = start_server(write_config(base), base / "server.stderr")
-        log_root = base / "var" / "log" / "karajo" / "job"
-        try:
+        limits = f"max_job_running = 8\nmax_body_size = {MAX_BODY}\n"
+        with karajo_server(base, hook_jobs(), karajo=limits) as server:
+            url, process = server.url, server.process
+            log_root = base / "var" / "log" / "karajo" / "job"
             # A first storm, not counted, so that "before" is the level of a
             # server that has seen this load already: what grows after it is
             # a leak, not the allocator's pools filling once.
@@ -243,9 +218,6 @@ def main() -> None:
                 p.parent.name for p in log_root.glob("*/*.*.*")
             )
             alive = process.poll() is None
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
 
     report(results, elapsed, before, after, logs_before, logs_after, alive)
 

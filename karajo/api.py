@@ -249,32 +249,26 @@ class _Routes:
             )
         return job
 
-    async def exec_log(self) -> Response:
+    def _readable_job(self, kind: str) -> Job | Response:
+        """The job named by `?id=`, once the reader may read; else the error."""
         refused = needs_sign_in(self.server)
         if refused is not None:
             return refused
-        found = self._job_of_kind("job", request.args.get("id", ""))
-        if isinstance(found, Response):
-            return found
-        return self._log_of(found)
+        return self._job_of_kind(kind, request.args.get("id", ""))
+
+    async def exec_log(self) -> Response:
+        found = self._readable_job("job")
+        return found if isinstance(found, Response) else self._log_of(found)
 
     async def http_job(self) -> Response:
-        refused = needs_sign_in(self.server)
-        if refused is not None:
-            return refused
-        found = self._job_of_kind("job_http", request.args.get("id", ""))
+        found = self._readable_job("job_http")
         if isinstance(found, Response):
             return found
         return json_response(200, "OK", data=found.to_json())
 
     async def http_log(self) -> Response:
-        refused = needs_sign_in(self.server)
-        if refused is not None:
-            return refused
-        found = self._job_of_kind("job_http", request.args.get("id", ""))
-        if isinstance(found, Response):
-            return found
-        return self._log_of(found)
+        found = self._readable_job("job_http")
+        return found if isinstance(found, Response) else self._log_of(found)
 
     def _log_of(self, job: Job) -> Response:
         text = request.args.get("counter", "")
