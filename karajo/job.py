@@ -94,13 +94,8 @@ class Job:
             config.id,
             config.log_retention,
         )
-        self.work_dir = (
-            env.base / "var" / "lib" / "karajo" / self.log_subdir / config.id
-        )
         self.counter = 0
-        # TODO(#8): a job costs ~11 KB against a 10 KB target (bench/scale.py);
-        # this channel, which the design fixes, is ~2.3 KB of it, so the
-        # saving has to come from the paths and the task (~2.8 KB).
+        # One queued start request at most; more get 429 (see request_run).
         self._queue_send, self._queue_receive = trio.open_memory_channel[StartRequest](
             1
         )
@@ -110,15 +105,22 @@ class Job:
         self._wait_scope: trio.CancelScope | None = None
         self._is_woken = False
         self._is_stopping = False
-        # The global run limit; the server swaps it when a reload changes it.
-        self.limiter = trio.Semaphore(env.karajo.max_job_running)
+        # The global run limit, shared by all jobs: run_forever sets it, and
+        # the server swaps it when a reload changes max_job_running.
+        self.limiter: trio.Semaphore | None = None
         # Set when run_forever has returned, after a stop or a removal.
         self.stopped = trio.Event()
         # Called after every change of status, for pages that follow jobs live.
-        self.on_change: Callable[[Job], None] = lambda job: None
+        self.on_change: Callable[[Job], None] = _ignore_change
         # What started the current or last run ("timer", "webhook", ...),
         # for the metrics' schedule lateness.
         self.run_trigger = ""
+
+    @property
+    def work_dir(self) -> Path:
+        """The working directory of the job's commands."""
+        base = self.env.base / "var" / "lib" / "karajo" / self.log_subdir
+        return base / self.config.id
 
     @property
     def id(self) -> str:
@@ -300,6 +302,7 @@ class Job:
         previous_status = self.status
         self.status = STATUS_STARTED
         self.on_change(self)
+        assert self.limiter is not None, "run_forever sets the limiter"
         async with self.limiter:
             entry = await self._run_logged(request, previous_status)
         if entry is not None:
@@ -479,6 +482,10 @@ def _is_cancellation(error: BaseException) -> bool:
         _, rest = error.split(trio.Cancelled)
         return rest is None
     return isinstance(error, trio.Cancelled)
+
+
+def _ignore_change(job: Job) -> None:
+    """The default `on_change`: one shared function, not one per job."""
 
 
 def format_time(moment: datetime | None) -> str:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import trio
 
-from karajo.config import Environment, JobConfig
+from karajo.config import JobConfig
 from karajo.errors import JobError
 from karajo.files import write_private_file
-from karajo.job import Clock, Job, StartRequest, wall_clock
+from karajo.job import Job, StartRequest
 from karajo.log_store import RunLog
 from karajo import process_group
 
@@ -46,12 +46,14 @@ class ExecJob(Job):
     log_subdir = "job"
     config: JobConfig
 
-    def __init__(
-        self, config: JobConfig, env: Environment, clock: Clock = wall_clock
-    ) -> None:
-        super().__init__(config, env, clock)
-        self.run_dir = env.base / "var" / "run" / "karajo" / "job"
-        self.group_file = self.run_dir / f"{config.id}.pgid"
+    @property
+    def run_dir(self) -> Path:
+        """Where the files of running runs live: process groups, webhook data."""
+        return self.env.base / "var" / "run" / "karajo" / "job"
+
+    @property
+    def group_file(self) -> Path:
+        return self.run_dir / f"{self.id}.pgid"
 
     def recover(self) -> None:
         super().recover()

@@ -150,7 +150,8 @@ class JobLogDir:
     """The log directory of one job: scanning, new runs, retention."""
 
     def __init__(self, directory: Path, kind: str, job_id: str, retention: int) -> None:
-        self.directory = directory
+        # Kept as text: a Path per job costs more, and thousands of jobs add up.
+        self._directory = str(directory)
         self.kind = kind
         self.job_id = job_id
         self.retention = retention
@@ -159,6 +160,10 @@ class JobLogDir:
         # Whether a finished run's file is synced to disk before it counts as
         # ended; tests on a fake clock turn it off (a thread breaks autojump).
         self.is_durable = True
+
+    @property
+    def directory(self) -> Path:
+        return Path(self._directory)
 
     def scan(self) -> list[LogEntry]:
         """Load the existing logs; return those of interrupted runs, now failed."""
