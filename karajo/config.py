@@ -230,7 +230,7 @@ def load_environment(config_file: str | os.PathLike[str]) -> Environment:
 
     main_sections = _read(main_path, errors, required=True)
     reader.read_karajo(main_sections, main_path)
-    reader.read_jobs(main_sections)
+    reader.read_jobs(main_sections, is_main_file=True)
 
     etc = env.base / "etc" / "karajo"
     for directory in ("job.d", "job_http.d"):
@@ -325,7 +325,9 @@ class _Reader:
         except ValueError as error:
             self.error(entry, f"[karajo] {entry.key}: {error}", section.file)
 
-    def read_jobs(self, sections: list[ini.Section]) -> None:
+    def read_jobs(
+        self, sections: list[ini.Section], is_main_file: bool = False
+    ) -> None:
         for section in sections:
             handler = {
                 "job": self._job,
@@ -334,6 +336,12 @@ class _Reader:
             }.get(section.name)
             if handler is not None:
                 handler(section)
+            elif section.name == "karajo" and not is_main_file:
+                self.warn(
+                    section.file,
+                    section.line,
+                    "[karajo] is read from the main file only; this one is ignored",
+                )
             elif section.name not in ("karajo", "user"):
                 self.warn(
                     section.file,
@@ -482,6 +490,13 @@ def _parse_size(value: str) -> int:
         raise ValueError(f"{value!r} is not a size such as 25M or 1048576") from None
 
 
+def _checked(value: str, check: Callable[[str], object]) -> str:
+    """The stripped value once `check` accepts it; `check` raises ValueError."""
+    value = value.strip()
+    check(value)
+    return value
+
+
 def _set(attribute: str, convert: Callable[[str], Any] = str.strip) -> _Setter:
     def setter(target: Any, value: str) -> None:
         setattr(target, attribute, convert(value))
@@ -503,7 +518,9 @@ def _set_secret(target: Any, value: str) -> None:
 
 _KARAJO_KEYS: dict[str, _Setter] = {
     "name": _set("name"),
-    "listen_address": _set("listen_address"),
+    "listen_address": _set(
+        "listen_address", lambda value: _checked(value, _split_listen_address)
+    ),
     "dir_base": _set("dir_base"),
     "dir_public": _set("dir_public"),
     "secret": _set_secret,
@@ -511,7 +528,9 @@ _KARAJO_KEYS: dict[str, _Setter] = {
     "max_job_running": _set("max_job_running", _parse_positive_int),
     "is_development": _set("is_development", _parse_bool),
     "max_body_size": _set("max_body_size", _parse_size),
-    "sourcehut_public_key": _set("sourcehut_public_key"),
+    "sourcehut_public_key": _set(
+        "sourcehut_public_key", lambda value: _checked(value, decode_ed25519_public_key)
+    ),
     "shutdown_timeout": _set("shutdown_timeout", parse_duration),
     "signature_max_age": _set("signature_max_age", parse_duration),
 }

@@ -309,3 +309,21 @@ def test_max_body_size_units(tree, size):
     tree.write_main(karajo=f"max_body_size = {size}\n")
 
     assert tree.load().karajo.max_body_size == 2 * 1024 * 1024
+
+
+def test_listen_address_error_names_its_line(tree):
+    tree.write_main(karajo="listen_address = nowhere\n")
+
+    [error] = errors_of(tree)
+
+    assert error.startswith(f"{tree.main_file}:6: [karajo] listen_address:")
+
+
+def test_karajo_section_outside_main_file_warns(tree):
+    tree.write_main()
+    tree.write("job.d/x.conf", "[karajo]\nsecret = other\n")
+
+    env = tree.load()
+
+    assert env.karajo.secret == "test-secret"
+    assert any("main file only" in warning for warning in env.warnings)
