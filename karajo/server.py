@@ -88,7 +88,8 @@ class Server:
             job.recover()
 
     def stop(self) -> None:
-        """Ask `serve` to end: the web server closes, runs are canceled."""
+        """Ask `serve` to end: the web server closes, new runs stop, running
+        ones get up to shutdown_timeout to finish before they are canceled."""
         self._stop_requested.set()
         for callback in self.on_stop:
             callback()
