@@ -168,13 +168,22 @@ async def test_sigterm_ignoring_command_gets_sigkill(tree, nursery):
 
 
 async def test_timeout_fails_run_and_ends_processes(tree, nursery):
-    run, text = await run_and_read(
-        tree, nursery, '[job "j"]\ntimeout = 300ms\ncommand = sleep 30\n'
+    job, finished = await start_job(
+        tree,
+        nursery,
+        '[job "j"]\ntimeout = 1s\ncommand = "sleep 7778 & sleep 7779 & wait"\n',
     )
+    job.request_run(StartRequest("test"))
+    group = await wait_for_group(tree)
+    with trio.fail_after(20):
+        run = await finished.receive()
+    text = plain(run.log_path.read_text())
 
     assert run.status == "failed"
-    assert "!!! job: j: timed out after 300ms" in text
+    assert "!!! job: j: timed out after 1s" in text
     assert "with SIGTERM" in text
+    assert members(group) == []
+    assert not any("sleep 777" in _cmdline(pid) for pid in _all_pids())
 
 
 async def test_callable_job_writes_log_and_fails_by_raising(tree, nursery):
