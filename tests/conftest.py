@@ -22,6 +22,9 @@ import trio
 from karajo.config import Environment, load_environment
 from karajo.server import Server
 
+# The `certificate` and `mail_server` fixtures of the mail tests.
+pytest_plugins = ["tests.mail_server"]
+
 SECRET = "test-secret"
 
 
@@ -169,6 +172,24 @@ def server_processes() -> Iterator[list[ServerProcess]]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait()
+
+
+async def trigger(running: RunningServer, path: str) -> None:
+    """POST a signed, empty-object webhook to a job's path; expect 200."""
+    response = await running.client.post(
+        f"/karajo/api/job_exec/run{path}",
+        content=b"{}",
+        headers={"X-Karajo-Sign": sign(b"{}")},
+    )
+    assert response.status_code == 200, response.text
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20) -> None:
+    """Poll `condition` (in tests of child processes) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def free_port() -> int:

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import trio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -224,3 +226,19 @@ class MailServer:
             while len(self.envelopes) < count:
                 await trio.sleep(0.01)
         return self.messages
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Certificate:
+    return make_certificate(tmp_path)
+
+
+@pytest.fixture(params=["smtps", "starttls"])
+def mail_server(
+    request: pytest.FixtureRequest, certificate: Certificate
+) -> Iterator[MailServer]:
+    """A running mail server, once with implicit TLS and once with STARTTLS."""
+    server = MailServer(certificate, request.param)
+    server.start()
+    yield server
+    server.stop()

@@ -6,13 +6,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
 from karajo import __version__
 from karajo.process_group import members
-from tests.conftest import sign, spawn_server
+from tests.conftest import sign, spawn_server, wait_until
 
 
 def karajo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -113,12 +112,12 @@ def test_kill_9_mid_run_then_restart_recovers(tree, tmp_path, server_processes):
         f"{second.url}/karajo/api/job_exec/run/slow",
         headers={"X-Karajo-Sign": sign(b"")},
     )
-    _wait_until(lambda: "slow.2.running" in tree.logs("slow"))
+    wait_until(lambda: "slow.2.running" in tree.logs("slow"))
     assert re.search(r"job slow: ended \d process\(es\) left running", second.stderr())
 
 
 def _wait_for_sleep_group(group_file) -> int:
-    _wait_until(
+    wait_until(
         lambda: (
             group_file.exists()
             and any(
@@ -136,10 +135,3 @@ def _is_sleep(pid: int) -> bool:
             return file.read().startswith(b"sleep")
     except OSError:
         return False
-
-
-def _wait_until(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import trio
 
-from tests.conftest import sign, spawn_server
+from tests.conftest import sign, spawn_server, wait_until
 
 
 @contextlib.contextmanager
@@ -98,7 +98,7 @@ def test_sigterm_lets_short_run_finish_and_cancels_long_one(
             headers={"X-Karajo-Sign": sign(b"")},
         )
     for job in ("short", "long"):
-        _wait_for(lambda job=job: "started\n" in _read_logs(tree.log_dir(job)))
+        wait_until(lambda job=job: "started\n" in _read_logs(tree.log_dir(job)))
 
     server.process.send_signal(signal.SIGTERM)
 
@@ -116,15 +116,6 @@ def _read_logs(directory: Path) -> str:
     return "".join(path.read_text() for path in directory.iterdir())
 
 
-def _wait_for(condition, timeout: float = 20) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_sighup_reload_adds_removes_changes_and_refuses_broken(
     tree, tmp_path, server_processes
 ):
@@ -139,28 +130,28 @@ def test_sighup_reload_adds_removes_changes_and_refuses_broken(
         headers={"X-Karajo-Sign": sign(b"")},
     )
     assert hook("kept").status_code == 200
-    _wait_for(lambda: (tree.log_dir("kept") / "kept.1.success").exists())
+    wait_until(lambda: (tree.log_dir("kept") / "kept.1.success").exists())
     assert hook("removed").status_code == 200
-    _wait_for(lambda: (tree.log_dir("removed") / "removed.1.running").exists())
+    wait_until(lambda: (tree.log_dir("removed") / "removed.1.running").exists())
 
     tree.write_main(
         '[job "kept"]\npath = /kept\ncommand = echo new\n'
         '[job "added"]\npath = /added\ncommand = echo hello\n'
     )
     server.process.send_signal(signal.SIGHUP)
-    _wait_for(lambda: "configuration reloaded" in server.stderr())
+    wait_until(lambda: "configuration reloaded" in server.stderr())
 
     assert hook("kept").status_code == 200
     assert hook("added").status_code == 200
     assert hook("removed").status_code == 404
-    _wait_for(lambda: (tree.log_dir("kept") / "kept.2.success").exists())
-    _wait_for(lambda: (tree.log_dir("added") / "added.1.success").exists())
-    _wait_for(lambda: (tree.log_dir("removed") / "removed.1.success").exists())
+    wait_until(lambda: (tree.log_dir("kept") / "kept.2.success").exists())
+    wait_until(lambda: (tree.log_dir("added") / "added.1.success").exists())
+    wait_until(lambda: (tree.log_dir("removed") / "removed.1.success").exists())
     assert "new" in (tree.log_dir("kept") / "kept.2.success").read_text()
 
     tree.write_main('[job "kept"]\npath = /kept\ninterval = never\ncommand = echo x\n')
     server.process.send_signal(signal.SIGHUP)
-    _wait_for(
+    wait_until(
         lambda: "reload refused; the running configuration stays" in server.stderr()
     )
 

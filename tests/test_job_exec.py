@@ -15,10 +15,12 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC job: \w+: ", re.M)
 
 
 async def start_job(
-    tree, nursery, jobs: str, name: str = "j"
+    tree, nursery, jobs: str, name: str = "j", call=None
 ) -> tuple[ExecJob, trio.MemoryReceiveChannel[FinishedRun]]:
     tree.write_main(jobs)
     env = tree.load()
+    if call is not None:
+        env.jobs[name].call = call
     job = ExecJob(env.jobs[name], env)
     job.recover()
     send, receive = trio.open_memory_channel[FinishedRun](10)
@@ -31,13 +33,22 @@ def plain(text: str) -> str:
 
 
 async def run_and_read(
-    tree, nursery, jobs: str, request: StartRequest | None = None
+    tree, nursery, jobs: str, request: StartRequest | None = None, call=None
 ) -> tuple[FinishedRun, str]:
-    job, finished = await start_job(tree, nursery, jobs)
+    job, finished = await start_job(tree, nursery, jobs, call=call)
     job.request_run(request or StartRequest("test"))
     with trio.fail_after(20):
         run = await finished.receive()
     return run, plain(run.log_path.read_text())
+
+
+async def start_running(
+    tree, nursery, jobs: str
+) -> tuple[ExecJob, trio.MemoryReceiveChannel[FinishedRun], int]:
+    """Start a run of job "j"; return once its command's group exists."""
+    job, finished = await start_job(tree, nursery, jobs)
+    job.request_run(StartRequest("test"))
+    return job, finished, await wait_for_group(tree)
 
 
 async def test_success_log_has_original_shape(tree, nursery):
@@ -107,13 +118,11 @@ async def test_output_without_final_newline_is_kept(tree, nursery):
 
 
 async def test_cancel_ends_tree_with_background_grandchild(tree, nursery):
-    job, finished = await start_job(
+    job, finished, group = await start_running(
         tree,
         nursery,
         '[job "j"]\ncommand = "sleep 300 & sleep 301 & echo started; wait"\n',
     )
-    job.request_run(StartRequest("test"))
-    group = await wait_for_group(tree)
 
     assert job.cancel()
     with trio.fail_after(20):
@@ -151,13 +160,11 @@ async def test_daemon_with_redirected_output_is_left_running(tree, nursery):
 
 
 async def test_sigterm_ignoring_command_gets_sigkill(tree, nursery):
-    job, finished = await start_job(
+    job, finished, _ = await start_running(
         tree,
         nursery,
         '[job "j"]\ncommand = "trap \'\' TERM; echo ready; sleep 300 & wait"\n',
     )
-    job.request_run(StartRequest("test"))
-    await wait_for_group(tree)
     await trio.sleep(0.2)
 
     job.cancel()
@@ -168,13 +175,11 @@ async def test_sigterm_ignoring_command_gets_sigkill(tree, nursery):
 
 
 async def test_timeout_fails_run_and_ends_processes(tree, nursery):
-    job, finished = await start_job(
+    job, finished, group = await start_running(
         tree,
         nursery,
         '[job "j"]\ntimeout = 1s\ncommand = "sleep 7778 & sleep 7779 & wait"\n',
     )
-    job.request_run(StartRequest("test"))
-    group = await wait_for_group(tree)
     with trio.fail_after(20):
         run = await finished.receive()
     text = plain(run.log_path.read_text())
@@ -191,20 +196,13 @@ async def test_callable_job_writes_log_and_fails_by_raising(tree, nursery):
         run_log.line("from python")
         raise RuntimeError("disk is on fire")
 
-    tree.write_main('[job "j"]\ncommand = unused\n')
-    env = tree.load()
-    env.jobs["j"].call = work
-    job = ExecJob(env.jobs["j"], env)
-    job.recover()
-    send, receive = trio.open_memory_channel[FinishedRun](1)
-    nursery.start_soon(job.run_forever, trio.Semaphore(1), send)
-    job.request_run(StartRequest("test"))
-
-    run = await receive.receive()
+    run, text = await run_and_read(
+        tree, nursery, '[job "j"]\ncommand = unused\n', call=work
+    )
 
     assert run.status == "failed"
-    assert "from python" in run.log_path.read_text()
-    assert "!!! job: j: RuntimeError: disk is on fire" in run.log_path.read_text()
+    assert "from python" in text
+    assert "!!! job: j: RuntimeError: disk is on fire" in text
 
 
 async def test_counter_continues_after_restart(tree, nursery):

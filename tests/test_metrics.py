@@ -12,7 +12,7 @@ import trio
 
 from karajo.metrics import CONTENT_TYPE
 from karajo.notifier import RetryPolicy
-from tests.conftest import ConfigTree, RunningServer, sign
+from tests.conftest import ConfigTree, RunningServer, trigger
 from tests.mail_server import PASSWORD, USER, Certificate, MailServer, make_certificate
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -100,15 +100,6 @@ async def scrape_until(running: RunningServer, name: str, **labels: str) -> Samp
             if value(samples, name, **labels) is not None:
                 return samples
             await trio.sleep(0.02)
-
-
-async def trigger(running: RunningServer, path: str) -> None:
-    response = await running.client.post(
-        f"/karajo/api/job_exec/run{path}",
-        content=b"{}",
-        headers={"X-Karajo-Sign": sign(b"{}")},
-    )
-    assert response.status_code == 200, response.text
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import trio
@@ -18,8 +17,13 @@ from karajo.config import parse_smtp_server
 from karajo.errors import ConfigErrors
 from karajo.job import FinishedRun
 from karajo.notifier import Notifier, RetryPolicy
-from tests.conftest import ConfigTree, RunningServer, free_port, sign
-from tests.mail_server import PASSWORD, USER, Certificate, MailServer, make_certificate
+from tests.conftest import ConfigTree, free_port, trigger
+from tests.mail_server import (
+    PASSWORD,
+    USER,
+    Certificate,
+    MailServer,
+)
 
 PASSWORD_VARIABLE = "KARAJO_TEST_SMTP_PASSWORD"
 WRONG_PASSWORD = "wrong-Kx3-password"
@@ -85,21 +89,6 @@ def karajo_logs(
             assert not any(secret in line for secret in secrets), line
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> Certificate:
-    return make_certificate(tmp_path)
-
-
-@pytest.fixture(params=["smtps", "starttls"])
-def mail_server(
-    request: pytest.FixtureRequest, certificate: Certificate
-) -> Iterator[MailServer]:
-    server = MailServer(certificate, request.param)
-    server.start()
-    yield server
-    server.stop()
-
-
 def lines_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [
         f"{record.levelname} {record.getMessage()}"
@@ -115,15 +104,6 @@ async def wait_for_line(
         while not (found := lines_about(caplog, text)):
             await trio.sleep(0.01)
     return found[0]
-
-
-async def trigger(running: RunningServer, path: str) -> None:
-    response = await running.client.post(
-        f"/karajo/api/job_exec/run{path}",
-        content=b"{}",
-        headers={"X-Karajo-Sign": sign(b"{}")},
-    )
-    assert response.status_code == 200, response.text
 
 
 # The acceptance: a success and a failure, each mailed to every `to`.

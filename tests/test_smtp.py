@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 
 import pytest
 import trio
 
 from karajo import smtp
 from karajo.config import SmtpServer, parse_smtp_server
-from tests.mail_server import PASSWORD, USER, Certificate, MailServer, make_certificate
+from tests.mail_server import (
+    PASSWORD,
+    USER,
+    Certificate,
+    MailServer,
+)
 
 LOGIN = smtp.Login(USER, PASSWORD)
 MESSAGE = (
@@ -20,21 +23,6 @@ MESSAGE = (
     b".a dot first\r\n..two dots\r\nlast line\r\n"
 )
 TO = ["alice@example.test", "bob@example.test"]
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> Certificate:
-    return make_certificate(tmp_path)
-
-
-@pytest.fixture(params=["smtps", "starttls"])
-def mail_server(
-    request: pytest.FixtureRequest, certificate: Certificate
-) -> Iterator[MailServer]:
-    server = MailServer(certificate, request.param)
-    server.start()
-    yield server
-    server.stop()
 
 
 def server_of(mail_server: MailServer) -> SmtpServer:
