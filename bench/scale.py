@@ -187,15 +187,17 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 
 def measure(sizes: list[int], idle_seconds: float, trace: bool) -> dict[str, object]:
-    results: dict[str, object] = {"sizes": []}
+    measured: list[object] = []
+    results: dict[str, object] = {"sizes": measured}
     with tempfile.TemporaryDirectory(prefix="karajo-bench-") as scratch:
         for count in sizes:
             base = Path(scratch) / f"n{count}"
             base.mkdir()
-            results["sizes"].append(measure_size(count, idle_seconds, base))  # type: ignore[attr-defined]
+            measured.append(measure_size(count, idle_seconds, base))
         if trace:
-            results["trace"] = trace_memory((10, 2010), Path(scratch))
-            log(f"tracemalloc: {results['trace']['per_job']:.0f} bytes per job")  # type: ignore[index]
+            traced = trace_memory((10, 2010), Path(scratch))
+            results["trace"] = traced
+            log(f"tracemalloc: {traced['per_job']:.0f} bytes per job")
     return results
 
 

@@ -71,7 +71,8 @@ def measure_size(count: int, minutes: int, base: Path) -> dict[str, object]:
         boundaries = [first + 60 * index for index in range(minutes)]
         log(
             f"schedule {count} jobs: serving after {server.seconds_to_serve:.1f}s; "
-            f"measuring {minutes} minute(s) from {time.strftime('%H:%M:%S', time.localtime(first))}"
+            f"measuring {minutes} minute(s) from "
+            f"{time.strftime('%H:%M:%S', time.localtime(first))}"
         )
         expected = count * minutes
         deadline = boundaries[-1] + SETTLE
