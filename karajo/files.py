@@ -27,6 +27,29 @@ def write_private_file(path: Path, data: bytes | str) -> None:
         raise
 
 
+def write_run_file(path: Path, data: bytes | str) -> None:
+    """Write a file only its owner can read, in place, for the life of a run.
+
+    Cheaper than `write_private_file` by a rename, which matters when
+    hundreds of runs start at once.  Nothing reads such a file while it is
+    written: the run's command starts after, and only recovery after a
+    crash of karajo reads it otherwise; a crash mid-write leaves a short
+    file, which readers take as unusable.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
 class InstanceLock:
     """One karajo per dir_base: an exclusive lock held for the process's life.
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import trio
 
+from karajo.child_process import ChildProcess, start_process
 from karajo.config import JobConfig
 from karajo.errors import JobError
-from karajo.files import write_private_file
+from karajo.files import write_run_file
 from karajo.job import Job, StartRequest
 from karajo.log_store import RunLog
 from karajo import process_group
@@ -105,8 +105,8 @@ class ExecJob(Job):
             for name, value in request.headers
             if name.lower() not in _PRIVATE_HEADERS
         )
-        write_private_file(body_path, request.body)
-        write_private_file(headers_path, headers.encode("utf-8", "replace"))
+        write_run_file(body_path, request.body)
+        write_run_file(headers_path, headers.encode("utf-8", "replace"))
         environment["KARAJO_WEBHOOK_BODY"] = str(body_path)
         environment["KARAJO_WEBHOOK_HEADERS"] = str(headers_path)
         return [body_path, headers_path]
@@ -115,23 +115,26 @@ class ExecJob(Job):
         self, command: str, environment: dict[str, str], run_log: RunLog
     ) -> int:
         read_end, write_end = os.pipe()
-        process_group.enlarge_pipe(read_end)
         try:
-            process = await trio.lowlevel.open_process(
+            process_group.enlarge_pipe(read_end)
+            process = start_process(
                 ["/bin/sh", "-c", command],
-                stdin=subprocess.DEVNULL,
-                stdout=write_end,
-                stderr=write_end,
+                output=write_end,
                 cwd=self.work_dir,
                 env=environment,
-                start_new_session=True,
             )
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
         output = trio.lowlevel.FdStream(read_end)
         group = process_group.Group(process.pid)
-        group.record(self.group_file, run_log.counter)
         try:
+            # Yield before the bookkeeping: when many jobs are due in the same
+            # second, all their commands start before any of them records.
+            await trio.lowlevel.checkpoint()
+            self._record_group(group, run_log.counter)
             return await self._follow(process, output, run_log)
         except BaseException:
             with trio.CancelScope(shield=True):
@@ -143,11 +146,27 @@ class ExecJob(Job):
                 # polled, so no zombie is left behind.
                 with trio.move_on_after(TERMINATE_GRACE):
                     await process.wait()
+                process.close()
                 await output.aclose()
                 self.group_file.unlink(missing_ok=True)
 
+    def _record_group(self, group: process_group.Group, counter: int) -> None:
+        try:
+            group.record(self.group_file, counter)
+        except OSError as error:
+            # The run itself can go on: only recovery after a crash needs it.
+            logger.warning(
+                "job %s run %d: cannot record its process group in %s (%s); "
+                "if karajo crashes during this run, the next start will not "
+                "end the processes it leaves",
+                self.id,
+                counter,
+                self.group_file,
+                error.strerror,
+            )
+
     async def _follow(
-        self, process: trio.Process, output: trio.lowlevel.FdStream, run_log: RunLog
+        self, process: ChildProcess, output: trio.lowlevel.FdStream, run_log: RunLog
     ) -> int:
         # As in the original, a command lasts until every process writing to
         # its log has ended; a process started in the background with its
@@ -161,7 +180,7 @@ class ExecJob(Job):
     async def _end_group(
         self,
         group: process_group.Group,
-        process: trio.Process,
+        process: ChildProcess,
         run_log: RunLog,
         why: str,
     ) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import trio
 
-from karajo.files import write_private_file
+from karajo.child_process import ChildProcess
+from karajo.files import write_run_file
 
 _PROC = Path("/proc")
 # How often to look whether a signalled group is gone; only while ending one.
@@ -29,9 +30,9 @@ class Group:
         self.pgid = leader_pid
 
     def record(self, path: Path, counter: int) -> None:
-        """Write `counter pgid start-time` atomically for crash recovery."""
+        """Write `counter pgid start-time` for recovery after a crash."""
         start_time = _start_time(self.pgid) or 0
-        write_private_file(path, f"{counter} {self.pgid} {start_time}\n")
+        write_run_file(path, f"{counter} {self.pgid} {start_time}\n")
 
     def is_alive(self) -> bool:
         try:
@@ -48,7 +49,7 @@ class Group:
         except ProcessLookupError:
             pass
 
-    async def terminate(self, process: trio.Process, grace: float) -> int | None:
+    async def terminate(self, process: ChildProcess, grace: float) -> int | None:
         """End every process of the group; return the signal that did it."""
         process.poll()
         if not self.is_alive():
@@ -60,7 +61,7 @@ class Group:
         await self._wait_gone(process, _KILL_WAIT)
         return signal.SIGKILL
 
-    async def _wait_gone(self, process: trio.Process, timeout: float) -> bool:
+    async def _wait_gone(self, process: ChildProcess, timeout: float) -> bool:
         with trio.move_on_after(timeout):
             while True:
                 # Reaping the shell here lets the group empty out.
@@ -86,9 +87,15 @@ def members(pgid: int) -> list[int]:
 def _stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat from the state on (field 3 of proc(5))."""
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
+    try:
+        text = os.read(fd, 4096).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # The command name in parentheses may itself hold spaces or parentheses.
     return text[text.rfind(")") + 2 :].split()
 
