@@ -247,3 +247,17 @@ def _cmdline(pid: int) -> str:
             return file.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+async def test_a_command_that_cannot_start_fails_the_run_and_leaks_no_fd(tree, nursery):
+    job, finished = await start_job(tree, nursery, '[job "j"]\ncommand = true\n')
+    job.work_dir.rmdir()
+    open_before = len(os.listdir("/proc/self/fd"))
+
+    job.request_run(StartRequest("test"))
+    with trio.fail_after(20):
+        run = await finished.receive()
+
+    assert run.status == "failed"
+    assert "No such file or directory" in run.log_path.read_text()
+    assert len(os.listdir("/proc/self/fd")) == open_before
