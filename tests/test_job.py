@@ -159,3 +159,14 @@ async def test_interval_restarts_after_webhook_run(tmp_path, autojump_clock):
 
     offsets = [round((s - START).total_seconds()) for s in starts]
     assert offsets == [0, 30, 90]
+
+
+async def test_a_far_timer_wakes_early_once_then_on_time(autojump_clock):
+    # Linux may end a wait of T seconds T/1000 late: far deadlines are
+    # approached in two steps, the last one short.
+    from karajo.job import _TIMER_LEAD, _wake_times
+
+    now = trio.current_time()
+    assert _wake_times(now + 60) == (now + 60 - _TIMER_LEAD, now + 60)
+    assert _wake_times(now + _TIMER_LEAD / 2) == (now + _TIMER_LEAD / 2,)
+    assert _wake_times(float("inf")) == (float("inf"), float("inf"))
