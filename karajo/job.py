@@ -108,13 +108,25 @@ class Job:
         # The global run limit, shared by all jobs: run_forever sets it, and
         # the server swaps it when a reload changes max_job_running.
         self.limiter: trio.Semaphore | None = None
-        # Set when run_forever has returned, after a stop or a removal.
-        self.stopped = trio.Event()
+        # See `stopped`: made when first asked for.
+        self._stopped: trio.Event | None = None
+        self._has_stopped = False
         # Called after every change of status, for pages that follow jobs live.
         self.on_change: Callable[[Job], None] = _ignore_change
         # What started the current or last run ("timer", "webhook", ...),
         # for the metrics' schedule lateness.
         self.run_trigger = ""
+
+    @property
+    def stopped(self) -> trio.Event:
+        """Set when run_forever has returned, after a stop or a removal."""
+        # Made on demand: only stops and removals wait for it, and an Event
+        # for each of 10,000 jobs would cost 2.5 MB (bench/scale.py).
+        if self._stopped is None:
+            self._stopped = trio.Event()
+            if self._has_stopped:
+                self._stopped.set()
+        return self._stopped
 
     @property
     def work_dir(self) -> Path:
@@ -209,7 +221,9 @@ class Job:
                     continue
                 await self._run_once(request, finished)
         finally:
-            self.stopped.set()
+            self._has_stopped = True
+            if self._stopped is not None:
+                self._stopped.set()
 
     async def _next_request(self) -> StartRequest | None:
         """The next start request or timer tick; None when woken to re-plan."""

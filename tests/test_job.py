@@ -170,3 +170,25 @@ async def test_a_far_timer_wakes_early_once_then_on_time(autojump_clock):
     assert _wake_times(now + 60) == (now + 60 - _TIMER_LEAD, now + 60)
     assert _wake_times(now + _TIMER_LEAD / 2) == (now + _TIMER_LEAD / 2,)
     assert _wake_times(float("inf")) == (float("inf"), float("inf"))
+
+
+async def test_stopped_is_set_for_waiters_before_and_after_the_end(
+    tmp_path, autojump_clock
+):
+    first, second = make_jobs(
+        tmp_path,
+        JobConfig(name="a", interval=MINUTE, call=recorder([])),
+        JobConfig(name="b", interval=MINUTE, call=recorder([])),
+    )
+    send, _ = trio.open_memory_channel[FinishedRun](10)
+    async with trio.open_nursery() as nursery:
+        for job in (first, second):
+            nursery.start_soon(job.run_forever, trio.Semaphore(2), send)
+        await trio.sleep(1)
+        waiting = first.stopped  # asked for while the job still runs
+        first.stop_accepting()
+        second.stop_accepting()
+        with trio.fail_after(5):
+            await waiting.wait()
+        await trio.sleep(1)
+    assert second.stopped.is_set()  # first asked for after the end
