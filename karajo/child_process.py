@@ -7,17 +7,26 @@ With 1,000 jobs due at once on 2 cores (bench/schedule_precision.py), the
 median command started 1.08 s after its minute that way, and 0.71 s once
 started here and with cheaper per-run files.  Starting the process here
 blocks the loop only while the kernel creates it and loads `/bin/sh`
-(CPython uses vfork on Linux): under a millisecond.
+(CPython uses vfork on Linux): under a millisecond.  It also waits for
+the child's change into the job's working directory, under dir_base: a
+hung file system there would stall the loop, as the run logs karajo writes
+there from the loop already would.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import trio
+
+# Waiting for exits without a pidfd takes a thread per running command for
+# its whole life: trio's default pool of 40, shared with fsync and sign-ins,
+# would make the 41st run wait for one of the first 40 to end.
+_WAITERS = trio.CapacityLimiter(math.inf)
 
 
 class ChildProcess:
@@ -50,7 +59,7 @@ class ChildProcess:
             return self._popen.returncode
         if self._pidfd is None:
             return await trio.to_thread.run_sync(
-                self._popen.wait, abandon_on_cancel=True
+                self._popen.wait, abandon_on_cancel=True, limiter=_WAITERS
             )
         try:
             await trio.lowlevel.wait_readable(self._pidfd)
