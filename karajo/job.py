@@ -401,6 +401,7 @@ class Job:
 
     def _failed(self, run_log: RunLog, reason: str) -> str:
         run_log.line(f"!!! {self.kind}: {self.id}: {reason}")
+        run_log.failure = reason
         return STATUS_FAILED
 
     async def _finish(self, run_log: RunLog, status: str) -> LogEntry | None:
@@ -429,7 +430,17 @@ class Job:
             entry = None
         self.status = status
         self.on_change(self)
-        logger.info("%s %s run %d: %s", self.kind, self.id, run_log.counter, status)
+        if status == STATUS_FAILED and run_log.failure:
+            logger.warning(
+                "%s %s run %d: failed: %s; its log is %s",
+                self.kind,
+                self.id,
+                run_log.counter,
+                run_log.failure,
+                entry.path if entry is not None else run_log.path,
+            )
+        else:
+            logger.info("%s %s run %d: %s", self.kind, self.id, run_log.counter, status)
         return entry
 
     def _announce(

@@ -9,6 +9,7 @@ after a crash of karajo the next start can end what the crash left behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -35,8 +36,9 @@ COMMAND_PATH = (
 READ_SIZE = 1024 * 1024
 # How long a command's processes get between SIGTERM and SIGKILL.
 TERMINATE_GRACE = 5.0
-# Request headers that could carry a browser session into a command.
-_PRIVATE_HEADERS = frozenset({"cookie", "authorization"})
+# Request headers left out of KARAJO_WEBHOOK_HEADERS: those that could carry
+# a browser session into a command, and the one quart adds itself.
+_LEFT_OUT_HEADERS = frozenset({"cookie", "authorization", "remote-addr"})
 
 
 class ExecJob(Job):
@@ -79,6 +81,14 @@ class ExecJob(Job):
             return
 
         environment = {"KARAJO_JOB_COUNTER": str(run_log.counter), "PATH": COMMAND_PATH}
+        # Made at start too; made again in case someone removed it since.
+        try:
+            self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise JobError(
+                f"cannot make the working directory {self.work_dir}: "
+                f"{error.strerror}"
+            ) from None
         webhook_files = self._write_webhook_files(run_log.counter, request, environment)
         try:
             for index, command in enumerate(self.config.commands):
@@ -103,10 +113,18 @@ class ExecJob(Job):
         headers = "".join(
             f"{name}: {value}\n"
             for name, value in request.headers
-            if name.lower() not in _PRIVATE_HEADERS
+            if name.lower() not in _LEFT_OUT_HEADERS
         )
-        write_run_file(body_path, request.body)
-        write_run_file(headers_path, headers.encode("utf-8", "replace"))
+        try:
+            write_run_file(body_path, request.body)
+            write_run_file(headers_path, headers.encode("utf-8", "replace"))
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                body_path.unlink(missing_ok=True)
+            raise JobError(
+                f"cannot write the webhook's data into {self.run_dir}: "
+                f"{error.strerror}"
+            ) from None
         environment["KARAJO_WEBHOOK_BODY"] = str(body_path)
         environment["KARAJO_WEBHOOK_HEADERS"] = str(headers_path)
         return [body_path, headers_path]
@@ -123,8 +141,12 @@ class ExecJob(Job):
                 cwd=self.work_dir,
                 env=environment,
             )
-        except BaseException:
+        except BaseException as error:
             os.close(read_end)
+            if isinstance(error, OSError):
+                raise JobError(
+                    f"cannot start /bin/sh in {self.work_dir}: {error.strerror}"
+                ) from None
             raise
         finally:
             os.close(write_end)

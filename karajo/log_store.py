@@ -78,6 +78,8 @@ class RunLog:
         # The first failed write (a full disk, a read-only file system): the
         # run goes on to its end with its output dropped, then fails with it.
         self.write_error: OSError | None = None
+        # Why the run failed, in one line, when it did.
+        self.failure = ""
         self._prefix_tail = f" {kind}: {job_id}: ".encode()
         self._stamp_second = -1
         self._prefix = b""

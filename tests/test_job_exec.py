@@ -95,7 +95,9 @@ async def test_command_runs_in_job_working_directory(tree, nursery):
 
 async def test_webhook_body_and_headers_reach_commands_as_files(tree, nursery):
     request = StartRequest(
-        "webhook", b"payload\x00bytes", [("X-Event", "push"), ("Cookie", "k=v")]
+        "webhook",
+        b"payload\x00bytes",
+        [("X-Event", "push"), ("Cookie", "k=v"), ("Remote-Addr", "127.0.0.1")],
     )
 
     run, text = await run_and_read(
@@ -108,6 +110,7 @@ async def test_webhook_body_and_headers_reach_commands_as_files(tree, nursery):
     assert "p   a   y   l   o   a   d  \\0   b" in text
     assert "X-Event: push" in text
     assert "Cookie" not in text
+    assert "Remote-Addr" not in text
     assert list((tree.base / "var" / "run" / "karajo" / "job").glob("j.1.*")) == []
 
 
@@ -249,9 +252,14 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-async def test_a_command_that_cannot_start_fails_the_run_and_leaks_no_fd(tree, nursery):
+async def test_a_command_that_cannot_start_fails_the_run_and_leaks_no_fd(
+    tree, nursery, monkeypatch
+):
+    def refuse(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr("karajo.job_exec.start_process", refuse)
     job, finished = await start_job(tree, nursery, '[job "j"]\ncommand = true\n')
-    job.work_dir.rmdir()
     open_before = len(os.listdir("/proc/self/fd"))
 
     job.request_run(StartRequest("test"))
@@ -259,5 +267,53 @@ async def test_a_command_that_cannot_start_fails_the_run_and_leaks_no_fd(tree, n
         run = await finished.receive()
 
     assert run.status == "failed"
-    assert "No such file or directory" in run.log_path.read_text()
+    assert (
+        f"!!! job: j: cannot start /bin/sh in {job.work_dir}: No such file or directory"
+        in run.log_path.read_text()
+    )
     assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+async def test_a_removed_working_directory_is_made_again(tree, nursery):
+    job, finished = await start_job(tree, nursery, '[job "j"]\ncommand = pwd\n')
+    job.work_dir.rmdir()
+
+    job.request_run(StartRequest("test"))
+    with trio.fail_after(20):
+        run = await finished.receive()
+
+    assert run.status == "success"
+    assert str(job.work_dir) in run.log_path.read_text()
+
+
+async def test_a_working_directory_that_cannot_be_made_fails_the_run(tree, nursery):
+    job, finished = await start_job(tree, nursery, '[job "j"]\ncommand = true\n')
+    job.work_dir.rmdir()
+    job.work_dir.write_text("a file in the way")
+
+    job.request_run(StartRequest("test"))
+    with trio.fail_after(20):
+        run = await finished.receive()
+
+    assert run.status == "failed"
+    assert (
+        f"cannot make the working directory {job.work_dir}: File exists"
+        in run.log_path.read_text()
+    )
+
+
+async def test_webhook_data_that_cannot_be_written_fails_the_run_saying_where(
+    tree, nursery, caplog
+):
+    job, finished = await start_job(tree, nursery, '[job "j"]\ncommand = true\n')
+    job.run_dir.rmdir()
+    job.run_dir.write_text("a file in the way")
+
+    job.request_run(StartRequest("webhook", body=b"{}", headers=[]))
+    with trio.fail_after(20):
+        run = await finished.receive()
+
+    assert run.status == "failed"
+    reason = f"cannot write the webhook's data into {job.run_dir}: Not a directory"
+    assert reason in run.log_path.read_text()
+    assert f"job j run 1: failed: {reason}; its log is {run.log_path}" in caplog.text
