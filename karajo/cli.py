@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -67,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`karajo jobs | head`): nothing left to say,
+        # and Python's own flush at exit must not fail on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "version":
         print(f"karajo version {__version__}")
@@ -213,14 +224,21 @@ async def _handle_signals(signals, server) -> None:  # noqa: ANN001
     import signal
 
     log = logging.getLogger("karajo")
+    stopping = False
     async for signum in signals:
-        if signum == signal.SIGHUP:
+        name = signal.Signals(signum).name
+        if signum == signal.SIGHUP and stopping:
+            log.warning("received SIGHUP while stopping: not reloading")
+        elif signum == signal.SIGHUP:
             log.info("received SIGHUP, reloading %s", server.env.config_file)
             server.reload()
-            continue
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        server.stop()
-        return
+        elif not stopping:
+            stopping = True
+            log.info("received %s, stopping; send it again to cancel runs now", name)
+            server.stop()
+        else:
+            log.warning("received %s again: canceling the running runs now", name)
+            server.stop()
 
 
 def configure_logging(verbose: bool) -> None:

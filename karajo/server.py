@@ -67,6 +67,8 @@ class Server:
         self.on_job_added: list[Callable[[ExecJob | HttpJob], None]] = []
         self.app = create_app(self)
         self._stop_requested = trio.Event()
+        # The wait for running runs at stop, which a second stop cuts short.
+        self._grace_scope: trio.CancelScope | None = None
         self.notifier = Notifier(env, clock=clock)
 
     def job_by_path(self, path: str) -> ExecJob | None:
@@ -89,7 +91,12 @@ class Server:
 
     def stop(self) -> None:
         """Ask `serve` to end: the web server closes, new runs stop, running
-        ones get up to shutdown_timeout to finish before they are canceled."""
+        ones get up to shutdown_timeout to finish before they are canceled.
+        Asked again, it cancels the running runs at once."""
+        if self._stop_requested.is_set():
+            if self._grace_scope is not None:
+                self._grace_scope.cancel()
+            return
         self._stop_requested.set()
         for callback in self.on_stop:
             callback()
@@ -165,13 +172,13 @@ class Server:
                 len(running),
                 ", ".join(running),
             )
-        with trio.move_on_after(grace):
+        with trio.move_on_after(grace) as self._grace_scope:
             for job in jobs:
                 await job.stopped.wait()
         left = [job.id for job in jobs if job.is_running]
         if left:
             logger.warning(
-                "%s: canceling run(s) still going after the shutdown timeout: %s",
+                "%s: canceling run(s) still going: %s",
                 self.env.karajo.name,
                 ", ".join(left),
             )

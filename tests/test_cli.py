@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -27,6 +28,25 @@ def test_version_prints_version():
     result = karajo("version")
 
     assert (result.returncode, result.stdout) == (0, f"karajo version {__version__}\n")
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tree):
+    # As with `karajo check | head -1`: the pipe is closed before the output.
+    tree.write_main('[job "j"]\ncommand = true\n')
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "karajo", "check", "-config", str(tree.main_file)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
 
 
 def test_check_prints_jobs_commands_and_next_runs(tree):

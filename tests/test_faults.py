@@ -110,6 +110,30 @@ def test_sigterm_lets_short_run_finish_and_cancels_long_one(
     assert "waiting up to 3s for 2 running run(s)" in server.stderr()
 
 
+def test_a_second_sigterm_cancels_running_runs_at_once(
+    tree, tmp_path, server_processes
+):
+    tree.write_main(
+        '[job "long"]\npath = /long\ncommand = echo started\ncommand = sleep 60\n',
+        karajo="shutdown_timeout = 5m\n",
+    )
+    server = spawn_server(tree.main_file, tmp_path / "stderr")
+    server_processes.append(server)
+    httpx.post(
+        f"{server.url}/karajo/api/job_exec/run/long",
+        headers={"X-Karajo-Sign": sign(b"")},
+    )
+    wait_until(lambda: "started\n" in _read_logs(tree.log_dir("long")))
+
+    server.process.send_signal(signal.SIGTERM)
+    wait_until(lambda: "waiting up to 5m0s" in server.stderr())
+    server.process.send_signal(signal.SIGTERM)
+
+    assert server.process.wait(timeout=30) == 0
+    assert os.listdir(tree.log_dir("long")) == ["long.1.canceled"]
+    assert "received SIGTERM again: canceling the running runs now" in server.stderr()
+
+
 def _read_logs(directory: Path) -> str:
     if not directory.exists():
         return ""
