@@ -194,6 +194,17 @@ class Server:
             logger.error("%s: reload refused; the running configuration stays", name)
             return False
         old_karajo = self.env.karajo
+        if new_env.karajo.dir_base != old_karajo.dir_base:
+            # Logs, working directories and the lock all live under it, and
+            # running runs write into the old one: only a restart can move.
+            logger.error(
+                "%s: reload refused: dir_base changed from %s to %s, which needs "
+                "a restart; the running configuration stays",
+                name,
+                old_karajo.dir_base,
+                new_env.karajo.dir_base,
+            )
+            return False
         if new_env.karajo.listen_address != old_karajo.listen_address:
             logger.warning(
                 "%s: listen_address changed to %s; it takes effect at the next start",
