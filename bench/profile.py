@@ -12,7 +12,8 @@ py-spy samples the server's main thread (idle included) while it works:
 For each it prints the share of samples by part of the stack (the frame
 nearest the leaf that belongs to a known part) and the karajo functions
 that hold the most samples; the raw stacks stay in --out for flame graphs.
-py-spy needs to be allowed to trace the server (root, or ptrace_scope 0).
+py-spy needs to be allowed to trace the server (root, or ptrace_scope 0);
+the webhook loads need wrk (Debian package `wrk`).
 
     .venv/bin/python bench/profile.py [--only webhook webhook-busy schedule]
 """
@@ -139,9 +140,9 @@ def profile_webhook(base: Path, out: Path, busy: bool) -> None:
         base / name / "karajo", karajo_jobs(command), karajo=settings
     ) as server:
         run_wrk(server.url, script, 1, server.pid)  # warm-up, not sampled
-        spy = record(server.pid, 6, out / f"{name}.raw")
-        time.sleep(0.5)
-        load = run_wrk(server.url, script, 5, server.pid)
+        # The load outlasts the sampling, so no unloaded time is sampled.
+        spy = record(server.pid, 5, out / f"{name}.raw")
+        load = run_wrk(server.url, script, 6, server.pid)
         finish(spy)
     summarize(
         out / f"{name}.raw",
@@ -172,8 +173,10 @@ def main() -> None:
         "--only", nargs="+", choices=("webhook", "webhook-busy", "schedule"),
         default=["webhook", "webhook-busy", "schedule"],
     )
-    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--out", type=Path, help="where to keep the raw stacks")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix="karajo-profile-stacks-"))
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="karajo-profile-") as scratch:
         base = Path(scratch)
@@ -183,7 +186,8 @@ def main() -> None:
                 profile_schedule(base, args.out)
             else:
                 profile_webhook(base, args.out, busy=name == "webhook-busy")
-    print(f"\nraw stacks (py-spy --format raw): {args.out}/<name>.raw")
+    stacks = ", ".join(str(args.out / f"{name}.raw") for name in args.only)
+    print(f"\nraw stacks (py-spy --format raw, for flame graphs): {stacks}")
 
 
 if __name__ == "__main__":
