@@ -103,7 +103,8 @@ async def test_webhook_body_and_headers_reach_commands_as_files(tree, nursery):
     run, text = await run_and_read(
         tree,
         nursery,
-        '[job "j"]\ncommand = "od -c $KARAJO_WEBHOOK_BODY | head -1; cat $KARAJO_WEBHOOK_HEADERS"\n',
+        '[job "j"]\n'
+        'command = "od -c $KARAJO_WEBHOOK_BODY | head -1; cat $KARAJO_WEBHOOK_HEADERS"\n',
         request,
     )
 
