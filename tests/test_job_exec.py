@@ -32,13 +32,22 @@ def plain(text: str) -> str:
     return STAMP.sub("", text)
 
 
+async def run_one(
+    job: ExecJob,
+    finished: trio.MemoryReceiveChannel[FinishedRun],
+    request: StartRequest | None = None,
+) -> FinishedRun:
+    """Ask a started job for one run and wait for it to end."""
+    job.request_run(request or StartRequest("test"))
+    with trio.fail_after(20):
+        return await finished.receive()
+
+
 async def run_and_read(
     tree, nursery, jobs: str, request: StartRequest | None = None, call=None
 ) -> tuple[FinishedRun, str]:
     job, finished = await start_job(tree, nursery, jobs, call=call)
-    job.request_run(request or StartRequest("test"))
-    with trio.fail_after(20):
-        run = await finished.receive()
+    run = await run_one(job, finished, request)
     return run, plain(run.log_path.read_text())
 
 
@@ -263,9 +272,7 @@ async def test_a_command_that_cannot_start_fails_the_run_and_leaks_no_fd(
     job, finished = await start_job(tree, nursery, '[job "j"]\ncommand = true\n')
     open_before = len(os.listdir("/proc/self/fd"))
 
-    job.request_run(StartRequest("test"))
-    with trio.fail_after(20):
-        run = await finished.receive()
+    run = await run_one(job, finished)
 
     assert run.status == "failed"
     assert (
@@ -279,9 +286,7 @@ async def test_a_removed_working_directory_is_made_again(tree, nursery):
     job, finished = await start_job(tree, nursery, '[job "j"]\ncommand = pwd\n')
     job.work_dir.rmdir()
 
-    job.request_run(StartRequest("test"))
-    with trio.fail_after(20):
-        run = await finished.receive()
+    run = await run_one(job, finished)
 
     assert run.status == "success"
     assert str(job.work_dir) in run.log_path.read_text()
@@ -292,9 +297,7 @@ async def test_a_working_directory_that_cannot_be_made_fails_the_run(tree, nurse
     job.work_dir.rmdir()
     job.work_dir.write_text("a file in the way")
 
-    job.request_run(StartRequest("test"))
-    with trio.fail_after(20):
-        run = await finished.receive()
+    run = await run_one(job, finished)
 
     assert run.status == "failed"
     assert (
@@ -310,9 +313,7 @@ async def test_webhook_data_that_cannot_be_written_fails_the_run_saying_where(
     job.run_dir.rmdir()
     job.run_dir.write_text("a file in the way")
 
-    job.request_run(StartRequest("webhook", body=b"{}", headers=[]))
-    with trio.fail_after(20):
-        run = await finished.receive()
+    run = await run_one(job, finished, StartRequest("webhook", body=b"{}", headers=[]))
 
     assert run.status == "failed"
     reason = f"cannot write the webhook's data into {job.run_dir}: Not a directory"
