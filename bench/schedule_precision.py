@@ -160,46 +160,22 @@ def rows(results: dict[int, dict[str, object]]) -> list[Row]:
         median_ratio = Figure([medians.median / floor_medians.median], "x", 2)
         latest_ratio = Figure([latest.median / floor_max.median], "x", 2)
         label = f"schedule, {count} jobs"
+        latest_row = Row(label, "latest start", latest, floor_max, latest_ratio)
+        median_row = Row(label, "median start", medians, floor_medians, median_ratio)
+        # The targets: with 100 jobs every run within 250 ms; with
+        # 1,000 the median within 50 ms and none later than 2 s.
         if count <= 100:
-            table.append(
-                Row(
-                    label,
-                    "latest start",
-                    latest,
-                    floor_max,
-                    latest_ratio,
-                    "all < 250 ms",
-                    missing == 0 and worst < 0.25,
-                    [note],
-                )
-            )
-            table.append(
-                Row(label, "median start", medians, floor_medians, median_ratio)
-            )
+            latest_row.target = "all < 250 ms"
+            latest_row.met = missing == 0 and worst < 0.25
+            latest_row.notes = [note]
+            table += [latest_row, median_row]
         else:
-            table.append(
-                Row(
-                    label,
-                    "median start",
-                    medians,
-                    floor_medians,
-                    median_ratio,
-                    "< 50 ms",
-                    percentile(late, 0.5) < 0.05,
-                    [note],
-                )
-            )
-            table.append(
-                Row(
-                    label,
-                    "latest start",
-                    latest,
-                    floor_max,
-                    latest_ratio,
-                    "all < 2 s",
-                    missing == 0 and worst < 2.0,
-                )
-            )
+            median_row.target = "< 50 ms"
+            median_row.met = percentile(late, 0.5) < 0.05
+            median_row.notes = [note]
+            latest_row.target = "all < 2 s"
+            latest_row.met = missing == 0 and worst < 2.0
+            table += [median_row, latest_row]
     return table
 
 
