@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import bcrypt
+import httpx
 import pytest
 import trio
 from quart_trio import QuartTrio
@@ -474,6 +475,18 @@ async def test_log_stream_refuses_unknown_runs(tree, start_server, query, status
 # Acting from a signed-in browser: session and CSRF token instead of the secret.
 
 
+async def pause_slow_from_browser(client: httpx.AsyncClient, token: str):
+    """Pause job "slow" as the dashboard does: a form with the CSRF token."""
+    return await client.post(
+        "/karajo/api/job_exec/pause",
+        content=b"id=slow",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            CSRF_HEADER: token,
+        },
+    )
+
+
 async def test_signed_in_user_acts_with_csrf_token(tree, with_user, start_server):
     tree.write_main(SLOW_JOB)
     running = await start_server()
@@ -507,14 +520,7 @@ async def test_session_without_right_csrf_token_is_refused(
     running = await start_server()
     await sign_in(running.client)
 
-    response = await running.client.post(
-        "/karajo/api/job_exec/pause",
-        content=b"id=slow",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            CSRF_HEADER: token,
-        },
-    )
+    response = await pause_slow_from_browser(running.client, token)
 
     assert response.status_code == 401
     assert running.server.jobs["slow"].status != "paused"
@@ -529,14 +535,7 @@ async def test_csrf_token_of_ended_session_is_refused(tree, with_user, start_ser
     await running.client.post("/karajo/api/auth/logout")
     running.client.cookies.set("karajo", cookie)
 
-    response = await running.client.post(
-        "/karajo/api/job_exec/pause",
-        content=b"id=slow",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            CSRF_HEADER: token,
-        },
-    )
+    response = await pause_slow_from_browser(running.client, token)
 
     assert response.status_code == 401
 
