@@ -148,7 +148,8 @@ def render(page: Page, pages: list[Page]) -> str:
 <body class="doc-page">
 <a class="skip-link" href="#main">Skip to the text</a>
 <header class="bar">
-<h1><a href="index.html" class="doc-home"><img src="/karajo/assets/favicon.svg" alt="" width="28" height="28"> karajo documentation</a></h1>
+<h1><a href="index.html" class="doc-home"><img src="/karajo/assets/favicon.svg" alt=""
+  width="28" height="28"> karajo documentation</a></h1>
 <nav class="session" aria-label="karajo"><a href="/karajo/">Dashboard</a></nav>
 </header>
 <div class="doc-layout">

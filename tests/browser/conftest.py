@@ -51,7 +51,8 @@ command = "while [ ! -e go ]; do sleep 0.05; done"
 command = echo tick 2
 
 [job "Hostile"]
-description = <script>window.pwned = 'script'</script><img src=x onerror=window.pwned=2><b>still bold</b>
+description = <script>window.pwned = 'script'</script>\
+<img src=x onerror=window.pwned=2><b>still bold</b>
 command = "echo '<img src=x onerror=\\"window.pwned = 3\\"><b>not bold</b>'"
 """
 USER = 'ops "ü" & co'
